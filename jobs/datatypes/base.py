@@ -1,0 +1,83 @@
+"""The contract between the batch engine and a data type's handler.
+
+The engine (jobs.services.execution) owns claiming, heartbeats, retries and accounting. A
+handler only says what one record means:
+
+- `validate(record, ctx)` turns a raw record into a normalised row, or raises
+  `RecordRejected` (the data's fault: recorded as an item failure, never retried). Any other
+  exception is the system's fault: the item is retried with backoff and counts towards the
+  circuit breaker.
+- `persist(rows, ctx)` writes the valid rows of one batch inside the batch's transaction and
+  returns statistics that are stored on the batch (`Batch.stats`).
+- `summarize(job, stats)` runs once in the finalizer over all batches' statistics and returns
+  the job's summary (job-wide results such as Benford's test are computed here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+class RecordRejected(Exception):
+    """A record that fails validation. `code` is stable and machine-readable."""
+
+    def __init__(self, code: str, message: str, field: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclasses.dataclass
+class BatchContext:
+    job_id: Any
+    project_id: str
+    batch_id: int
+    batch_number: int
+    data_type: str
+    options: dict
+    attempt: int
+    checkpoint: Callable[[], None] = lambda: None
+
+
+class Handler:
+    """Base class for data-type handlers; subclasses override what they need."""
+
+    #: the record field used as the item key in failure reports
+    key_field = "id"
+
+    def item_key(self, record: Any) -> str:
+        if isinstance(record, dict):
+            value = record.get(self.key_field)
+            if value is not None:
+                return str(value)[:255]
+        return ""
+
+    def validate(self, record: dict, ctx: BatchContext) -> Any:
+        return record
+
+    def persist(self, rows: list[tuple[int, Any]], ctx: BatchContext) -> dict:
+        return {}
+
+    def summarize(self, job: Any, batch_stats: Iterable[dict]) -> dict:
+        return sum_stats(batch_stats)
+
+
+def sum_stats(batch_stats: Iterable[dict]) -> dict:
+    """Adds numeric statistics across batches; nested dicts are summed key by key."""
+    total: dict = {}
+    for stats in batch_stats:
+        _add_into(total, stats or {})
+    return total
+
+
+def _add_into(total: dict, stats: dict) -> None:
+    for key, value in stats.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            total[key] = total.get(key, 0) + value
+        elif isinstance(value, dict):
+            _add_into(total.setdefault(key, {}), value)

@@ -1,0 +1,221 @@
+"""Parsers for the values financial records carry: amounts, dates, currencies, free text.
+
+Each raises `RecordRejected` with a stable code naming the field, so a bad value fails its
+record with a reason instead of its batch. Nothing is guessed silently: a date such as
+03/04/2024 that fits both day-first and month-first is rejected as ambiguous unless the job's
+options say which it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .base import RecordRejected
+
+MAX_ABS_AMOUNT = Decimal("1e15")
+
+# ISO 4217 active codes plus the precious-metal / fund codes ledgers use.
+ISO_4217 = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
+    JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
+    MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN
+    PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB
+    TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG
+    XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
+    """.split()
+)
+CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB",
+                    "₺": "TRY", "₪": "ILS", "₫": "VND", "₱": "PHP", "₦": "NGN", "R$": "BRL", "CHF": "CHF",
+                    "zł": "PLN", "kr": "", "Fr.": "CHF"}
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_AMOUNT_NOISE = re.compile(r"[A-Za-z$€£¥₹₩₽₺₪₫₱₦\s'’\u00a0\u202f]")
+
+
+def require_text(record: dict, field: str, max_length: int) -> str:
+    value = record.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordRejected(f"missing_{field}", f"{field} is required", field)
+    if isinstance(value, (dict, list)):
+        raise RecordRejected(f"invalid_{field}", f"{field} must be text, not {type(value).__name__}", field)
+    text = str(value).strip()
+    if len(text) > max_length:
+        raise RecordRejected(f"invalid_{field}", f"{field} is longer than {max_length} characters", field)
+    return text
+
+
+def optional_text(record: dict, field: str, max_length: int) -> str:
+    value = record.get(field)
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise RecordRejected(f"invalid_{field}", f"{field} must be text, not {type(value).__name__}", field)
+    text = " ".join(str(value).split())
+    return text[:max_length]
+
+
+def parse_amount(value: Any, *, decimal_separator: str | None = None, field: str = "amount") -> Decimal:
+    """Parses 1234.5, "1,234.56", "1.234,56", "1 234,56", "$1,036.47", "(123.45)", "24.10-".
+
+    With `decimal_separator` given the reading is exact; without it, a string that has both
+    separators takes the last as the decimal point, and a lone comma followed by exactly three
+    digits is a thousands separator (1,234 -> 1234) while one or two digits make it decimal.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordRejected(f"missing_{field}", f"{field} is required", field)
+    if isinstance(value, bool):
+        raise RecordRejected(f"invalid_{field}", f"{field} must be a number, not a boolean", field)
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise RecordRejected(f"invalid_{field}", f"{field} must be a finite number", field)
+        amount = Decimal(repr(value))
+    elif isinstance(value, str):
+        amount = _parse_amount_text(value, decimal_separator, field)
+    else:
+        raise RecordRejected(f"invalid_{field}", f"{field} must be a number, not {type(value).__name__}", field)
+    if not amount.is_finite() or abs(amount) >= MAX_ABS_AMOUNT:
+        raise RecordRejected(f"invalid_{field}", f"{field} {value!r} is out of range", field)
+    if amount.as_tuple().exponent < -4:
+        amount = amount.quantize(Decimal("0.0001"))
+    return amount
+
+
+def _parse_amount_text(raw: str, decimal_separator: str | None, field: str) -> Decimal:
+    text = raw.strip()
+    if _PLAIN_NUMBER.match(text) and decimal_separator != ",":
+        return Decimal(text)
+    negative = False
+    if text.startswith("(") and text.endswith(")"):
+        negative, text = True, text[1:-1]
+    text = _AMOUNT_NOISE.sub("", text)
+    if text.endswith("-"):
+        negative, text = not negative, text[:-1]
+    elif text.endswith("+"):
+        text = text[:-1]
+    if text.startswith("-"):
+        negative, text = not negative, text[1:]
+    elif text.startswith("+"):
+        text = text[1:]
+    if not text or not re.fullmatch(r"[\d.,]+", text) or not any(ch.isdigit() for ch in text):
+        raise RecordRejected(f"invalid_{field}", f"{field} {raw!r} is not a number", field)
+    decimal = decimal_separator or _guess_decimal_separator(text)
+    thousands = "," if decimal == "." else "."
+    if decimal and text.count(decimal) > 1:
+        raise RecordRejected(f"invalid_{field}", f"{field} {raw!r} has more than one decimal separator", field)
+    text = text.replace(thousands, "")
+    if decimal == ",":
+        text = text.replace(",", ".")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise RecordRejected(f"invalid_{field}", f"{field} {raw!r} is not a number", field) from None
+    return -amount if negative else amount
+
+
+def _guess_decimal_separator(text: str) -> str:
+    last_dot, last_comma = text.rfind("."), text.rfind(",")
+    if last_dot >= 0 and last_comma >= 0:
+        return "." if last_dot > last_comma else ","
+    if last_comma >= 0:
+        digits_after = len(text) - last_comma - 1
+        if text.count(",") == 1 and digits_after in (1, 2):
+            return ","
+        return "."  # 1,234 or 1,234,567: thousands separators
+    if last_dot >= 0 and text.count(".") > 1:
+        return ","  # 1.234.567: thousands separators, decimal comma convention
+    return "."
+
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
+_DMY = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})$")
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_TEXT_DATE = re.compile(r"^(\d{1,2})[\s\-]([A-Za-z]{3})[A-Za-z]*[\s\-,]+(\d{2}|\d{4})$")
+_TEXT_DATE_US = re.compile(r"^([A-Za-z]{3})[A-Za-z]*\s+(\d{1,2}),?\s+(\d{4})$")
+
+
+def parse_date(value: Any, *, day_first: bool | None = None, date_format: str | None = None,
+               field: str = "date") -> dt.date:
+    """Parses ISO dates (and datetimes), YYYY/MM/DD, DD.MM.YYYY, DD/MM/YY(YY), 5 Mar 2024,
+    Mar 5, 2024. Slash dates that fit both orders need `day_first` or `date_format`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordRejected(f"missing_{field}", f"{field} is required", field)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise RecordRejected(f"invalid_{field}", f"{field} must be a date string, not {type(value).__name__}", field)
+    text = value.strip()
+    try:
+        if date_format:
+            return dt.datetime.strptime(text, date_format).date()
+        match = _ISO_DATE.match(text)
+        if match and (len(text) == 10 or text[10] in "T "):
+            return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        match = _YMD.match(text)
+        if match:
+            return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        match = _DMY.match(text)
+        if match:
+            first, sep, second, year = int(match.group(1)), match.group(2), int(match.group(3)), match.group(4)
+            full_year = _expand_year(year)
+            if sep == "." or sep == "-":
+                return dt.date(full_year, second, first)  # DD.MM.YYYY is day-first everywhere
+            if day_first is None:
+                if first > 12 >= second:
+                    day_first = True
+                elif second > 12 >= first:
+                    day_first = False
+                elif first == second:
+                    day_first = True
+                else:
+                    raise RecordRejected(
+                        "ambiguous_date",
+                        f"{field} {value!r} fits both DD/MM and MM/DD; set options.day_first or a date format",
+                        field,
+                    )
+            day, month = (first, second) if day_first else (second, first)
+            return dt.date(full_year, month, day)
+        match = _TEXT_DATE.match(text)
+        if match and match.group(2).lower() in _MONTHS:
+            return dt.date(_expand_year(match.group(3)), _MONTHS[match.group(2).lower()], int(match.group(1)))
+        match = _TEXT_DATE_US.match(text)
+        if match and match.group(1).lower() in _MONTHS:
+            return dt.date(int(match.group(3)), _MONTHS[match.group(1).lower()], int(match.group(2)))
+    except ValueError:
+        raise RecordRejected(f"invalid_{field}", f"{field} {value!r} is not a valid calendar date", field) from None
+    raise RecordRejected(f"invalid_{field}", f"{field} {value!r} is not a recognised date", field)
+
+
+def _expand_year(year: str) -> int:
+    if len(year) == 4:
+        return int(year)
+    two = int(year)
+    return 2000 + two if two < 70 else 1900 + two
+
+
+def parse_currency(value: Any, *, default: str | None = None, field: str = "currency") -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default:
+            value = default
+        else:
+            raise RecordRejected(f"missing_{field}", f"{field} is required", field)
+    if not isinstance(value, str):
+        raise RecordRejected(f"invalid_{field}", f"{field} must be a three-letter code", field)
+    text = value.strip()
+    code = CURRENCY_SYMBOLS.get(text, text).upper()
+    if len(code) != 3 or not code.isalpha() or not code.isascii():
+        raise RecordRejected(f"invalid_{field}", f"{field} {value!r} is not a three-letter currency code", field)
+    if code not in ISO_4217:
+        raise RecordRejected("unknown_currency", f"{field} {value!r} is not an ISO 4217 currency", field)
+    return code

@@ -1,0 +1,156 @@
+"""Handing batches to RQ: queue choice, priorities, and each job's window of batches.
+
+A job does not push all of its batches into Redis at submission. It keeps a *window*: at most
+`batch_config.concurrent_batches` batches queued or running; each batch that ends (or goes
+to wait for a retry) lets the next pending one in. This is how the seed's per-job concurrency
+is held across the whole cluster, and it keeps Redis small (a 1M-item job holds a handful of
+messages, not 2,000), makes cancellation cheap (pending batches were never sent) and makes a
+flushed Redis easy to recover from (the reconciler re-sends what PostgreSQL says is queued).
+
+Priorities 1-10 map to three bands of each queue (8-10 high, 4-7 normal, 1-3 low) that
+workers drain in that order. Within a band the first three batches of a job go to the front
+of the queue, as in the seed, so a new job shows progress quickly.
+
+Every message is sent after the transaction that marked its batch queued commits
+(`on_commit`), carries only the batch id, and has its RQ job id stored on the batch first, so
+the reconciler can always tell whether Redis still holds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+from rq import Queue
+
+from .datatypes.registry import DataTypeSpec, get_data_type
+from .models import ACTIVE_BATCH_STATUSES, Batch, BatchStatus, ProcessingJob
+
+logger = logging.getLogger(__name__)
+
+RUN_BATCH = "jobs.tasks.run_batch"
+FINALIZE_JOB = "jobs.tasks.finalize_job"
+FRONT_BATCHES = 3
+
+
+def band_for_priority(priority: int) -> str:
+    if priority >= 8:
+        return "high"
+    if priority <= 3:
+        return "low"
+    return "normal"
+
+
+def queue_name(base: str, priority: int) -> str:
+    band = band_for_priority(priority)
+    return base if band == "normal" else f"{base}-{band}"
+
+
+def worker_queue_names(bases: list[str] | None = None) -> list[str]:
+    """All queue names a worker should listen to, in priority order."""
+    bases = bases or settings.ZENITH_BASE_QUEUES
+    return [queue_name(base, p) for p in (9, 5, 1) for base in bases]
+
+
+def get_queue(name: str) -> Queue:
+    return django_rq.get_queue(name)
+
+
+def _batch_timeout(spec: DataTypeSpec) -> int:
+    # RQ's timeout is the hard time limit; the worker may first sleep briefly for a throttle slot.
+    return int(spec.time_limit + settings.ZENITH_THROTTLE_MAX_INLINE_WAIT + 5)
+
+
+def send_batch(batch_id: int, rq_job_id: str, spec: DataTypeSpec, priority: int, *, at_front: bool = False,
+               delay: float = 0.0) -> None:
+    """Puts one batch message on its queue now (or in `delay` seconds, via RQ's scheduler)."""
+    queue = get_queue(queue_name(spec.queue, priority))
+    job = queue.create_job(
+        RUN_BATCH, args=(batch_id,), job_id=rq_job_id, timeout=_batch_timeout(spec),
+        result_ttl=settings.RQ_RESULT_TTL, failure_ttl=settings.RQ_RESULT_TTL * 6,
+        description=f"{spec.name} batch {batch_id}",
+    )
+    if delay > 0:
+        queue.schedule_job(job, timezone.now() + dt.timedelta(seconds=delay))
+    else:
+        queue.enqueue_job(job, at_front=at_front)
+
+
+def send_on_commit(batch_id: int, rq_job_id: str, spec: DataTypeSpec, priority: int, *, at_front: bool = False,
+                   delay: float = 0.0) -> None:
+    def send() -> None:
+        try:
+            send_batch(batch_id, rq_job_id, spec, priority, at_front=at_front, delay=delay)
+        except Exception:
+            # PostgreSQL says "queued"; the reconciler re-sends once the grace period passes.
+            logger.warning("could not send batch %s to RQ; the reconciler will retry", batch_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def fill_window(job: ProcessingJob, *, pace: bool = True) -> int:
+    """Moves pending batches of `job` to queued until its window is full. Call inside a
+    transaction; messages go out when it commits. Returns how many were queued."""
+    cap = max(1, int((job.batch_config or {}).get("concurrent_batches") or 1))
+    active = Batch.objects.filter(job_id=job.id, status__in=ACTIVE_BATCH_STATUSES).count()
+    wanted = cap - active
+    if wanted <= 0:
+        return 0
+    candidates = list(
+        Batch.objects.select_for_update(skip_locked=True)
+        .filter(job_id=job.id, status=BatchStatus.PENDING)
+        .order_by("number")
+        .values_list("id", "number")[:wanted]
+    )
+    if not candidates:
+        return 0
+    spec = get_data_type(job.data_type)
+    delay_ms = int((job.batch_config or {}).get("delay_between_batches_ms") or 0) if pace else 0
+    not_before = timezone.now() + dt.timedelta(milliseconds=delay_ms) if delay_ms else None
+    queued = 0
+    for batch_id, number in candidates:
+        rq_job_id = uuid.uuid4().hex
+        updated = Batch.objects.filter(id=batch_id, status=BatchStatus.PENDING).update(
+            status=BatchStatus.QUEUED, queued_at=Now(), rq_job_id=rq_job_id, not_before=not_before,
+        )
+        if updated:
+            queued += 1
+            send_on_commit(batch_id, rq_job_id, spec, job.priority, at_front=number <= FRONT_BATCHES)
+    return queued
+
+
+def resend(batch: Batch, *, delay: float = 0.0) -> bool:
+    """Gives a queued or retrying batch a fresh RQ message (its old one is gone, failed, or
+    must wait longer). Compare-and-set on the old RQ id, so two reconcilers never both send."""
+    job = batch.job
+    spec = get_data_type(job.data_type)
+    rq_job_id = uuid.uuid4().hex
+    with transaction.atomic():
+        updated = Batch.objects.filter(
+            id=batch.id, status__in=[BatchStatus.QUEUED, BatchStatus.RETRYING], rq_job_id=batch.rq_job_id
+        ).update(rq_job_id=rq_job_id, queued_at=Now())
+        if updated:
+            send_on_commit(batch.id, rq_job_id, spec, job.priority, delay=delay)
+    return bool(updated)
+
+
+def send_finalizer_on_commit(job: ProcessingJob) -> None:
+    spec = get_data_type(job.data_type)
+
+    def send() -> None:
+        try:
+            queue = get_queue(queue_name(spec.queue, max(job.priority, 8)))
+            queue.enqueue_call(FINALIZE_JOB, args=(str(job.id),), at_front=True,
+                               result_ttl=settings.RQ_RESULT_TTL, timeout=settings.RQ_DEFAULT_TIMEOUT,
+                               description=f"finalize {spec.name} job {job.id}")
+        except Exception:
+            logger.warning("could not enqueue the finalizer of job %s; the reconciler will run it", job.id,
+                           exc_info=True)
+
+    transaction.on_commit(send)

@@ -1,0 +1,35 @@
+from .core import (
+    ACTIVE_BATCH_STATUSES,
+    TERMINAL_BATCH_STATUSES,
+    TERMINAL_JOB_STATUSES,
+    AttemptOutcome,
+    Batch,
+    BatchAttempt,
+    BatchPayload,
+    BatchStatus,
+    FailureKind,
+    ItemFailure,
+    JobStatus,
+    ProcessingJob,
+    Project,
+    RerunScope,
+)
+from .domain import Transaction
+
+__all__ = [
+    "ACTIVE_BATCH_STATUSES",
+    "TERMINAL_BATCH_STATUSES",
+    "TERMINAL_JOB_STATUSES",
+    "AttemptOutcome",
+    "Batch",
+    "BatchAttempt",
+    "BatchPayload",
+    "BatchStatus",
+    "FailureKind",
+    "ItemFailure",
+    "JobStatus",
+    "ProcessingJob",
+    "Project",
+    "RerunScope",
+    "Transaction",
+]

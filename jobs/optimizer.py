@@ -1,0 +1,58 @@
+"""The batch optimizer (seed 2.1): batch size, per-job concurrency and pacing from load.
+
+Rules, as in the seed: CPU < 50 % -> 1.5x the data type's batch size, 4 concurrent batches,
+100 ms between batches; CPU > 80 % -> 0.5x, 2 concurrent, 500 ms; otherwise 1x, 3, 200 ms.
+Less than 2 GB of free memory halves the size again and allows one batch fewer. Concurrency is
+capped by the number of batches. Unlike the seed it never samples CPU itself (two blocking
+seconds per submission): it reads the cached sample from monitoring.resources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from django.conf import settings
+
+from monitoring.resources import SystemResources, current_resources
+
+CPU_THRESHOLD_LOW = 50.0
+CPU_THRESHOLD_HIGH = 80.0
+MEMORY_THRESHOLD_GB = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchConfig:
+    size: int
+    concurrent_batches: int
+    delay_between_batches_ms: int
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def calculate_batch_config(
+    base_size: int, total_items: int | None = None, resources: SystemResources | None = None
+) -> BatchConfig:
+    resources = resources or current_resources()
+    if resources.cpu_percent < CPU_THRESHOLD_LOW:
+        size, concurrent, delay = int(base_size * 1.5), 4, 100
+    elif resources.cpu_percent > CPU_THRESHOLD_HIGH:
+        size, concurrent, delay = int(base_size * 0.5), 2, 500
+    else:
+        size, concurrent, delay = base_size, 3, 200
+    if resources.memory_available_gb < MEMORY_THRESHOLD_GB:
+        size = int(size * 0.5)
+        concurrent = max(1, concurrent - 1)
+    size = max(1, size)
+    if settings.ZENITH_MAX_CONCURRENT_BATCHES:
+        concurrent = settings.ZENITH_MAX_CONCURRENT_BATCHES
+    if total_items is not None:
+        concurrent = cap_concurrency(concurrent, total_items, size)
+    delay = int(delay * settings.ZENITH_BATCH_DELAY_FACTOR)
+    return BatchConfig(size=size, concurrent_batches=concurrent, delay_between_batches_ms=delay)
+
+
+def cap_concurrency(concurrent: int, total_items: int, size: int) -> int:
+    # The seed caps at total_items // size, which is 0 -> 1 for a single partial batch.
+    batches = -(-total_items // size) if total_items else 1
+    return max(1, min(concurrent, batches))

@@ -1,0 +1,217 @@
+"""Streaming readers for submitted files: CSV, a JSON array, or JSON lines, optionally gzip.
+
+Each reader yields one record (a dict) at a time from a binary file object, so a 1,000,000-row
+upload is never held in memory as a whole. A structural problem (bad JSON, a CSV row with the
+wrong number of fields, bytes that are not UTF-8, a file that is not what its name says)
+raises `InputError` with the line number; the submission is then rejected as a whole. Bad
+*values* inside well-formed records are not input errors: they fail their record later.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+FORMATS = ("csv", "json", "jsonl")
+_CHUNK = 1 << 16
+_MAX_RECORD_CHARS = 4 << 20  # a record this long without closing is malformed
+csv.field_size_limit(1 << 24)
+
+
+class InputError(ValueError):
+    def __init__(self, message: str, line: int | None = None):
+        self.line = line
+        super().__init__(f"line {line}: {message}" if line else message)
+
+
+def format_from_name(name: str) -> str | None:
+    lowered = (name or "").lower()
+    if lowered.endswith(".gz"):
+        lowered = lowered[:-3]
+    for suffix, fmt in ((".csv", "csv"), (".tsv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
+                        (".json", "json")):
+        if lowered.endswith(suffix):
+            return fmt
+    return None
+
+
+def open_records(raw: IO[bytes], name: str = "", fmt: str | None = None) -> tuple[str, Iterator[dict]]:
+    """Returns (format, iterator of records). The format comes from `fmt`, else the file
+    name, else the first bytes."""
+    stream = _maybe_gunzip(raw)
+    head = stream.peek(_CHUNK)[:_CHUNK] if hasattr(stream, "peek") else b""
+    _reject_binary(head, name)
+    fmt = fmt or format_from_name(name) or _sniff(head)
+    if fmt not in FORMATS:
+        raise InputError(f"unsupported format {fmt!r}; use one of {', '.join(FORMATS)}")
+    reader = {"csv": _csv_records, "json": _json_array_records, "jsonl": _jsonl_records}[fmt]
+    return fmt, reader(stream)
+
+
+def _maybe_gunzip(raw: IO[bytes]) -> io.BufferedReader:
+    stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw, _CHUNK)  # type: ignore[arg-type]
+    if stream.peek(2)[:2] == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=stream), _CHUNK)  # type: ignore[arg-type]
+    return stream  # type: ignore[return-value]
+
+
+_MAGIC = {b"PK\x03\x04": "a ZIP archive (an Excel .xlsx file?)", b"%PDF": "a PDF document",
+          b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"\xd0\xcf\x11\xe0": "a legacy Office file"}
+
+
+def _reject_binary(head: bytes, name: str) -> None:
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            raise InputError(f"the file {name or ''} is {what}, not CSV, JSON or JSON lines".replace("  ", " "))
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError("the file contains NUL bytes: it is binary, not CSV, JSON or JSON lines")
+
+
+def _sniff(head: bytes) -> str:
+    text = head.lstrip(codecs.BOM_UTF8).lstrip()
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        return "jsonl"
+    return "csv"
+
+
+def _decode_line(raw: bytes, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"bytes that are not UTF-8 at column {exc.start + 1}", line) from None
+
+
+def _jsonl_records(stream: IO[bytes]) -> Iterator[dict]:
+    decode = json.JSONDecoder().decode
+    for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[3:]
+        text = _decode_line(raw, number).strip()
+        if not text:
+            continue
+        try:
+            record = decode(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", number) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {_json_kind(record)}", number)
+        yield record
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _json_array_records(stream: IO[bytes]) -> Iterator[dict]:
+    """Parses `[ {...}, {...} ]` incrementally with `raw_decode`, refilling the buffer when a
+    value runs past its end."""
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    buf, pos, line, eof = "", 0, 1, False
+
+    def refill() -> bool:
+        nonlocal buf, pos, line, eof
+        if eof:
+            return False
+        chunk = stream.read(_CHUNK)
+        try:
+            text = utf8.decode(chunk, final=not chunk)
+        except UnicodeDecodeError:
+            raise InputError("bytes that are not UTF-8", line + buf.count("\n", 0, pos)) from None
+        line += buf.count("\n", 0, pos)
+        buf, pos = buf[pos:] + text, 0
+        if not chunk:
+            eof = True
+        return bool(chunk) or bool(text)
+
+    def skip_ws() -> bool:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n\ufeff":
+                pos += 1
+            if pos < len(buf):
+                return True
+            if not refill():
+                return False
+
+    def here() -> int:
+        return line + buf.count("\n", 0, pos)
+
+    if not skip_ws() or buf[pos] != "[":
+        raise InputError("expected a JSON array of records starting with '['", here() if buf else 1)
+    pos += 1
+    expect_value = True
+    first = True
+    while True:
+        if not skip_ws():
+            raise InputError("the JSON array is not closed with ']'", here())
+        ch = buf[pos]
+        if ch == "]" and (first or not expect_value):
+            pos += 1
+            break
+        if not expect_value:
+            if ch != ",":
+                raise InputError(f"expected ',' or ']' between records, found {ch!r}", here())
+            pos += 1
+            expect_value = True
+            continue
+        while True:
+            try:
+                record, end = decoder.raw_decode(buf, pos)
+                break
+            except json.JSONDecodeError as exc:
+                if len(buf) - pos < _MAX_RECORD_CHARS and refill():
+                    continue
+                raise InputError(f"invalid JSON ({exc.msg})", line + buf.count("\n", 0, exc.pos)) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {_json_kind(record)}", here())
+        pos = end
+        first = False
+        expect_value = False
+        yield record
+        if pos > _CHUNK:
+            line += buf.count("\n", 0, pos)
+            buf, pos = buf[pos:], 0
+    if skip_ws():
+        raise InputError("unexpected data after the closing ']'", here())
+
+
+def _csv_records(stream: IO[bytes]) -> Iterator[dict]:
+    delimiter = _delimiter(stream.peek(4096)[:4096] if hasattr(stream, "peek") else b"")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            return
+        if not any(header):
+            raise InputError("the first row must be a header naming the columns", 1)
+        if len(set(header)) != len(header):
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            raise InputError(f"duplicate column names in the header: {', '.join(dupes)}", 1)
+        width = len(header)
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != width:
+                raise InputError(f"expected {width} fields as in the header, found {len(row)}", reader.line_num)
+            yield dict(zip(header, row))
+    except UnicodeDecodeError:
+        raise InputError("bytes that are not UTF-8", reader.line_num + 1) from None
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", reader.line_num) from None
+
+
+def _delimiter(head: bytes) -> str:
+    first_line = head.lstrip(codecs.BOM_UTF8).split(b"\n", 1)[0].decode("utf-8", "ignore")
+    counts = {sep: first_line.count(sep) for sep in (",", ";", "\t", "|")}
+    return max(counts, key=counts.get) if max(counts.values()) else ","

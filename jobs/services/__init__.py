@@ -1,0 +1,34 @@
+"""Zenith's business logic: plain functions called by views, viewsets, admin actions, RQ tasks
+and manage.py commands alike."""
+
+from .control import (
+    JobAlreadyFinished,
+    JobStateError,
+    RetryReport,
+    cancel_job,
+    requeue_dead_batches,
+    retry_job,
+)
+from .execution import run_batch
+from .finalizer import finalize_if_ready, finalize_job
+from .reconciler import ReconcileReport, reconcile
+from .submission import AdmissionRefused, NoItems, SubmissionError, TooManyItems, submit_job
+
+__all__ = [
+    "AdmissionRefused",
+    "JobAlreadyFinished",
+    "JobStateError",
+    "NoItems",
+    "ReconcileReport",
+    "RetryReport",
+    "SubmissionError",
+    "TooManyItems",
+    "cancel_job",
+    "finalize_if_ready",
+    "finalize_job",
+    "reconcile",
+    "requeue_dead_batches",
+    "retry_job",
+    "run_batch",
+    "submit_job",
+]

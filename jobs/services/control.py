@@ -1,0 +1,223 @@
+"""Operator actions on jobs: cancel, retry failed work, re-queue dead letters.
+
+Each is one service call used alike by the API, the monitor pages, admin actions and
+manage.py commands. All state changes are compare-and-set on the batch rows and move the job
+counters in the same transaction (see accounting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from .. import dispatch
+from ..models import (
+    TERMINAL_JOB_STATUSES,
+    Batch,
+    BatchStatus,
+    FailureKind,
+    ItemFailure,
+    JobStatus,
+    ProcessingJob,
+    RerunScope,
+)
+from .accounting import apply_job_delta
+
+logger = logging.getLogger(__name__)
+
+NOT_STARTED = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.RETRYING)
+
+
+class JobStateError(ValueError):
+    """The action does not fit the job's state (HTTP 409)."""
+
+
+class JobAlreadyFinished(JobStateError):
+    def __init__(self, status: str):
+        self.status = status
+        super().__init__(f"Job already {status}")
+
+
+def cancel_job(job_id: uuid.UUID, *, reason: str = "") -> ProcessingJob:
+    """Cancels a job: batches not started never start, running ones stop at their next
+    heartbeat (within ~ZENITH_HEARTBEAT_SECONDS) and roll back, and the finalizer records
+    `cancelled` with the exact counts of what did happen."""
+    with transaction.atomic():
+        job = ProcessingJob.objects.select_for_update().get(id=job_id)
+        if job.status in TERMINAL_JOB_STATUSES:
+            raise JobAlreadyFinished(job.status)
+        job.status = JobStatus.CANCELLED
+        job.cancel_requested_at = job.cancel_requested_at or _now()
+        if reason:
+            job.error_message = reason[:2000]
+        job.save(update_fields=["status", "cancel_requested_at", "error_message"])
+        _cancel_not_started(job)
+    logger.info("job cancelled", extra={"event": "job.cancelled", "job_id": str(job.id)})
+    from .finalizer import finalize_if_ready
+
+    finalize_if_ready(job.id)
+    job.refresh_from_db()
+    return job
+
+
+def cancel_unstarted_batches(job_id: uuid.UUID) -> None:
+    """Used by workers and the reconciler when they meet a batch of a cancelled job."""
+    with transaction.atomic():
+        job = ProcessingJob.objects.select_for_update().get(id=job_id)
+        _cancel_not_started(job)
+    from .finalizer import finalize_if_ready
+
+    finalize_if_ready(job_id)
+
+
+def _cancel_not_started(job: ProcessingJob) -> None:
+    batches = list(
+        Batch.objects.select_for_update().filter(job_id=job.id, status__in=NOT_STARTED)
+        .values_list("id", "rerun_scope", "item_count", "rq_job_id")
+    )
+    if not batches:
+        return
+    fresh = [(bid, count, rq) for bid, scope, count, rq in batches if not scope]
+    reruns = [bid for bid, scope, _, _ in batches if scope]
+    skipped = sum(count for _, count, _ in fresh)
+    if fresh:
+        Batch.objects.filter(id__in=[bid for bid, _, _ in fresh]).update(
+            status=BatchStatus.CANCELLED, skipped_count=F("item_count"), finished_at=Now(), claim_token=None,
+        )
+    if reruns:
+        # A re-run of committed work that never started: the batch keeps what it had.
+        Batch.objects.filter(id__in=reruns).update(status=BatchStatus.SUCCEEDED, rerun_scope=RerunScope.ALL,
+                                                   claim_token=None, next_attempt_at=None)
+    apply_job_delta(job.id, items_skipped=skipped, batches_cancelled=len(fresh), batches_completed=len(reruns))
+    rq_ids = [rq for _, _, _, rq in batches if rq]
+    transaction.on_commit(lambda: _drop_messages(job, rq_ids))
+
+
+def cancel_running_batch(batch_id: int, token: uuid.UUID | None) -> None:
+    """A running batch noticed its job's cancellation (or failed after it): nothing of the run
+    is kept and its items count as skipped (a re-run keeps its earlier results)."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().filter(id=batch_id, status=BatchStatus.RUNNING).first()
+        if batch is None or (token and batch.claim_token != token):
+            return
+        if batch.rerun_scope:
+            Batch.objects.filter(id=batch_id).update(status=BatchStatus.SUCCEEDED, rerun_scope=RerunScope.ALL,
+                                                     claim_token=None, finished_at=Now())
+            apply_job_delta(batch.job_id, batches_completed=1)
+        else:
+            Batch.objects.filter(id=batch_id).update(status=BatchStatus.CANCELLED, skipped_count=batch.item_count,
+                                                     claim_token=None, finished_at=Now())
+            apply_job_delta(batch.job_id, items_skipped=batch.item_count, batches_cancelled=1)
+    logger.info("batch cancelled", extra={"event": "batch.cancelled", "job_id": str(batch.job_id),
+                                          "batch": batch.number})
+    from .finalizer import finalize_if_ready
+
+    finalize_if_ready(batch.job_id)
+
+
+def _drop_messages(job: ProcessingJob, rq_ids: list[str]) -> None:
+    """Best effort: remove the cancelled batches' messages from Redis. Workers would skip
+    them anyway (PostgreSQL says cancelled); this only keeps queues short."""
+    from rq.job import Job
+
+    from ..datatypes.registry import get_data_type
+    from ..redis import get_redis
+
+    try:
+        connection = get_redis()
+        queue = dispatch.get_queue(dispatch.queue_name(get_data_type(job.data_type).queue, job.priority))
+        for rq_job in Job.fetch_many(rq_ids, connection=connection):
+            if rq_job is not None and rq_job.get_status(refresh=False) in ("queued", "scheduled", "deferred"):
+                queue.remove(rq_job.id)
+                rq_job.delete()
+    except Exception:
+        logger.warning("could not drop queued messages of job %s", job.id, exc_info=True)
+
+
+@dataclasses.dataclass
+class RetryReport:
+    dead_batches: int
+    rerun_batches: int
+    items: int
+
+
+def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES, batch_ids: list[int] | None = None) -> RetryReport:
+    """Re-runs a job's dead-lettered batches and, with `scope`, its failed items ("errors":
+    items whose processing raised; "failures": also those rejected by validation, useful
+    after a handler fix). Good results already committed are never redone or recounted."""
+    if scope not in (RerunScope.ERRORS, RerunScope.FAILURES, "dead"):
+        raise ValueError("scope must be 'errors', 'failures' or 'dead'")
+    with transaction.atomic():
+        job = ProcessingJob.objects.select_for_update().get(id=job_id)
+        if job.status == JobStatus.CANCELLED:
+            raise JobStateError("Job is cancelled; submit it again instead")
+        batches = Batch.objects.select_for_update().filter(job_id=job.id)
+        if batch_ids is not None:
+            batches = batches.filter(id__in=batch_ids)
+        dead = list(batches.filter(status=BatchStatus.DEAD))
+        reruns: list[Batch] = []
+        if scope != "dead":
+            kinds = [FailureKind.ERROR] if scope == RerunScope.ERRORS else [FailureKind.ERROR, FailureKind.INVALID]
+            with_failures = ItemFailure.objects.filter(job_id=job.id, kind__in=kinds).values("batch_id")
+            reruns = list(batches.filter(status=BatchStatus.SUCCEEDED, id__in=with_failures))
+        if not dead and not reruns:
+            raise JobStateError("Nothing to retry: the job has no dead-lettered batches or failed items")
+        items = 0
+        released_failed = 0
+        for batch in dead:
+            first_run = not batch.rerun_scope
+            if first_run:
+                released_failed += batch.failed_count
+                items += batch.item_count
+            else:
+                items += batch.failed_count
+            Batch.objects.filter(id=batch.id, status=BatchStatus.DEAD).update(
+                status=BatchStatus.PENDING, attempts=0, failed_count=0 if first_run else batch.failed_count,
+                claim_token=None, next_attempt_at=None, finished_at=None,
+            )
+        for batch in reruns:
+            items += batch.failed_count
+            Batch.objects.filter(id=batch.id, status=BatchStatus.SUCCEEDED).update(
+                status=BatchStatus.PENDING, attempts=0, rerun_scope=scope, claim_token=None,
+            )
+        apply_job_delta(job.id, batches_failed=-len(dead), batches_completed=-len(reruns),
+                        items_failed=-released_failed)
+        ProcessingJob.objects.filter(id=job.id).update(
+            status=JobStatus.PROCESSING, completed_at=None, error_message="", retry_count=job.retry_count + 1,
+        )
+        job.refresh_from_db()
+        dispatch.fill_window(job, pace=False)
+    logger.info("job retried", extra={"event": "job.retried", "job_id": str(job.id), "dead_batches": len(dead),
+                                      "rerun_batches": len(reruns), "items": items})
+    return RetryReport(dead_batches=len(dead), rerun_batches=len(reruns), items=items)
+
+
+def requeue_dead_batches(job_id: uuid.UUID, batch_ids: list[int] | None = None) -> RetryReport:
+    return retry_job(job_id, scope="dead", batch_ids=batch_ids)
+
+
+def _now():
+    return timezone.now()
+
+
+def dead_letter_queryset():
+    return Batch.objects.filter(status=BatchStatus.DEAD).select_related("job", "job__project")
+
+
+__all__ = [
+    "JobAlreadyFinished",
+    "JobStateError",
+    "RetryReport",
+    "cancel_job",
+    "cancel_running_batch",
+    "cancel_unstarted_batches",
+    "dead_letter_queryset",
+    "requeue_dead_batches",
+    "retry_job",
+]

@@ -1,0 +1,166 @@
+"""The reconciler: makes Redis agree with PostgreSQL again, so no job stays unfinished.
+
+Runs every minute (monitoring.schedules) and on demand. Each pass:
+1. Running batches whose heartbeat is older than ZENITH_BATCH_LEASE_SECONDS belong to a
+   worker that died (kill -9, OOM, lost host): the attempt is recorded as `lost` and the
+   batch retried with backoff, or dead-lettered when out of retries. If the worker was only
+   slow, its later commit fails the claim-token check and rolls back: counted once.
+2. Queued or retrying batches whose RQ message is gone (Redis flushed or restarted empty),
+   failed or stuck are sent again, after a grace period that covers the commit-to-enqueue gap.
+3. Jobs with pending batches and a window that is not full get it refilled.
+4. Cancelled jobs get their leftover unstarted batches cancelled.
+5. Jobs whose batches have all ended but that are not finalized are finalized.
+
+Everything it changes is compare-and-set, so two reconcilers at once are safe; a Redis lock
+still keeps them from doing the same work twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db.models import Count, F, Q
+from django.utils import timezone
+from rq.job import Job as RQJob
+
+from .. import dispatch
+from ..models import ACTIVE_BATCH_STATUSES, AttemptOutcome, Batch, BatchStatus, ProcessingJob
+from ..redis import get_redis
+from .control import cancel_unstarted_batches
+from .execution import record_failed_attempt
+from .finalizer import finalize_job
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = "zenith:reconciler:lock"
+HEALTHY_RQ_STATES = {"queued", "scheduled", "deferred"}
+
+
+@dataclasses.dataclass
+class ReconcileReport:
+    lost_batches: int = 0
+    resent_batches: int = 0
+    windows_refilled: int = 0
+    cancelled_leftovers: int = 0
+    finalized_jobs: int = 0
+    skipped: bool = False
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def changed(self) -> bool:
+        return any((self.lost_batches, self.resent_batches, self.windows_refilled, self.cancelled_leftovers,
+                    self.finalized_jobs))
+
+
+def reconcile(limit: int = 1000) -> ReconcileReport:
+    report = ReconcileReport()
+    redis = get_redis()
+    lock = redis.lock(LOCK_KEY, timeout=max(30, settings.ZENITH_RECONCILE_INTERVAL_SECONDS), blocking=False)
+    if not lock.acquire(blocking=False):
+        report.skipped = True
+        return report
+    try:
+        now = timezone.now()
+        report.lost_batches = _recover_lost_batches(now, limit)
+        report.resent_batches = _resend_missing_messages(now, limit, redis)
+        report.cancelled_leftovers = _cancel_leftovers()
+        report.windows_refilled = _refill_windows()
+        report.finalized_jobs = _finalize_finished_jobs()
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            pass
+    if report.changed:
+        logger.warning("reconciler repaired state", extra={"event": "reconciler.repaired", **report.as_dict()})
+    return report
+
+
+def _recover_lost_batches(now: dt.datetime, limit: int) -> int:
+    cutoff = now - dt.timedelta(seconds=settings.ZENITH_BATCH_LEASE_SECONDS)
+    stale = list(Batch.objects.filter(status=BatchStatus.RUNNING, heartbeat_at__lt=cutoff)
+                 .values_list("id", "claim_token", "worker_name", "heartbeat_at")[:limit])
+    recovered = 0
+    for batch_id, token, worker, heartbeat in stale:
+        status = record_failed_attempt(
+            batch_id, token, AttemptOutcome.LOST,
+            f"worker {worker or '?'} stopped heartbeating (last heartbeat {heartbeat:%H:%M:%S} UTC)", "", worker,
+        )
+        recovered += status is not None
+    return recovered
+
+
+def _resend_missing_messages(now: dt.datetime, limit: int, redis) -> int:
+    grace = dt.timedelta(seconds=settings.ZENITH_REQUEUE_GRACE_SECONDS)
+    candidates = list(
+        Batch.objects.select_related("job")
+        .filter(Q(status=BatchStatus.QUEUED, queued_at__lt=now - grace)
+                | Q(status=BatchStatus.RETRYING, next_attempt_at__lt=now - grace))
+        .order_by("id")[:limit]
+    )
+    if not candidates:
+        return 0
+    rq_jobs = RQJob.fetch_many([b.rq_job_id or "-" for b in candidates], connection=redis)
+    resent = 0
+    for batch, rq_job in zip(candidates, rq_jobs):
+        if _message_is_healthy(batch, rq_job, now):
+            continue
+        if dispatch.resend(batch):
+            resent += 1
+    return resent
+
+
+def _message_is_healthy(batch: Batch, rq_job: RQJob | None, now: dt.datetime) -> bool:
+    if rq_job is None:
+        return False
+    state = rq_job.get_status(refresh=False)
+    if state in HEALTHY_RQ_STATES:
+        return True
+    if state == "started":
+        # A worker holds it (sleeping for a throttle slot, or about to claim). Past the hard
+        # limit, that worker is gone.
+        started = rq_job.started_at
+        timeout = rq_job.timeout or settings.ZENITH_TIME_LIMIT
+        if started is None:
+            return True
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=dt.timezone.utc)
+        return (now - started).total_seconds() < timeout + settings.ZENITH_REQUEUE_GRACE_SECONDS
+    return False  # finished, failed, stopped or canceled while PostgreSQL still waits for it
+
+
+def _cancel_leftovers() -> int:
+    job_ids = list(ProcessingJob.objects.filter(cancel_requested_at__isnull=False, completed_at__isnull=True)
+                   .values_list("id", flat=True)[:200])
+    for job_id in job_ids:
+        cancel_unstarted_batches(job_id)
+    return len(job_ids)
+
+
+def _refill_windows() -> int:
+    jobs = (ProcessingJob.objects.filter(completed_at__isnull=True, cancel_requested_at__isnull=True)
+            .annotate(pending=Count("batches", filter=Q(batches__status=BatchStatus.PENDING)),
+                      active=Count("batches", filter=Q(batches__status__in=ACTIVE_BATCH_STATUSES)))
+            .filter(pending__gt=0))
+    refilled = 0
+    from django.db import transaction
+
+    for job in jobs[:500]:
+        cap = int((job.batch_config or {}).get("concurrent_batches") or 1)
+        if job.active >= cap:
+            continue
+        with transaction.atomic():
+            refilled += dispatch.fill_window(job, pace=False)
+    return refilled
+
+
+def _finalize_finished_jobs() -> int:
+    ready = (ProcessingJob.objects.filter(completed_at__isnull=True)
+             .filter(total_batches__lte=F("batches_completed") + F("batches_failed") + F("batches_cancelled"))
+             .values_list("id", flat=True)[:200])
+    return sum(1 for job_id in list(ready) if finalize_job(job_id))

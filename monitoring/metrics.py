@@ -11,6 +11,7 @@ counters, which Prometheus's rate() treats as a counter reset.
 from __future__ import annotations
 
 import logging
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,19 @@ def _redis():
     return get_redis()
 
 
-def batch_finished(data_type: str, status: str, seconds: float, processed: int, failed: int) -> None:
+MINUTE_KEY = "zenith:metrics:minute:{minute}"
+
+
+def batch_finished(data_type: str, status: str, seconds: float, processed: int, failed: int,
+                   system_errors: int = 0) -> None:
+    """Counts one run of a batch. `system_errors` are items lost to exceptions (not to
+    validation); they feed the error-rate alert through per-minute buckets."""
     try:
         pipe = _redis().pipeline(transaction=False)
+        minute = MINUTE_KEY.format(minute=int(time.time() // 60))
+        pipe.hincrby(minute, "attempted", processed + failed if status != "error" else system_errors)
+        pipe.hincrby(minute, "errors", system_errors)
+        pipe.expire(minute, 7200)
         pipe.hincrby(COUNTERS_KEY, f"items|{data_type}|processed", processed)
         pipe.hincrby(COUNTERS_KEY, f"items|{data_type}|failed", failed)
         pipe.hincrby(COUNTERS_KEY, f"batches|{data_type}|{status}", 1)
@@ -65,3 +76,17 @@ def _incr(field: str, amount: int = 1) -> None:
         _redis().hincrby(COUNTERS_KEY, field, amount)
     except Exception:
         logger.debug("metrics not recorded", exc_info=True)
+
+
+def recent_error_rate(window_seconds: int) -> tuple[float, int]:
+    """(system-error share, item attempts) over the last `window_seconds`."""
+    now_minute = int(time.time() // 60)
+    minutes = max(1, window_seconds // 60)
+    pipe = _redis().pipeline(transaction=False)
+    for minute in range(now_minute - minutes + 1, now_minute + 1):
+        pipe.hmget(MINUTE_KEY.format(minute=minute), "attempted", "errors")
+    attempted = errors = 0
+    for values in pipe.execute():
+        attempted += int(values[0] or 0)
+        errors += int(values[1] or 0)
+    return (errors / attempted if attempted else 0.0), attempted

@@ -20,6 +20,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 LATEST_KEY = "zenith:resources:latest"
+HOSTS_KEY = "zenith:resources:hosts"  # host -> its latest sample, for per-host views
 
 
 @dataclasses.dataclass
@@ -53,7 +54,12 @@ def publish(sample: SystemResources) -> None:
     from jobs.redis import get_redis
 
     try:
-        get_redis().set(LATEST_KEY, json.dumps(dataclasses.asdict(sample)), ex=settings.ZENITH_RESOURCE_SAMPLE_TTL)
+        encoded = json.dumps(dataclasses.asdict(sample))
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.set(LATEST_KEY, encoded, ex=settings.ZENITH_RESOURCE_SAMPLE_TTL)
+        pipe.hset(HOSTS_KEY, sample.host, encoded)
+        pipe.expire(HOSTS_KEY, settings.ZENITH_RESOURCE_SAMPLE_TTL)
+        pipe.execute()
     except Exception:  # Redis down: the optimizer falls back to local samples
         logger.warning("could not publish resource sample", exc_info=True)
 
@@ -72,3 +78,53 @@ def current_resources() -> SystemResources:
         except (TypeError, ValueError):
             pass
     return sample_local()
+
+
+def host_samples(max_age: float = 120.0) -> dict[str, SystemResources]:
+    """The latest sample of every host that published one within `max_age` seconds."""
+    from jobs.redis import get_redis
+
+    now = time.time()
+    result = {}
+    for host, raw in get_redis().hgetall(HOSTS_KEY).items():
+        try:
+            sample = SystemResources(**json.loads(raw))
+        except (TypeError, ValueError):
+            continue
+        if now - sample.sampled_at <= max_age:
+            result[host.decode() if isinstance(host, bytes) else host] = sample
+    return result
+
+
+WORKERS_KEY = "zenith:resources:workers"  # worker name -> its process CPU and RSS
+_process = psutil.Process()
+
+
+def publish_worker_process(worker_name: str) -> None:
+    """Each worker publishes its own process's CPU and resident memory."""
+    from jobs.redis import get_redis
+
+    try:
+        sample = {"cpu_percent": _process.cpu_percent(interval=None), "rss_bytes": _process.memory_info().rss,
+                  "sampled_at": time.time()}
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hset(WORKERS_KEY, worker_name, json.dumps(sample))
+        pipe.expire(WORKERS_KEY, settings.ZENITH_RESOURCE_SAMPLE_TTL)
+        pipe.execute()
+    except Exception:
+        logger.debug("could not publish worker sample", exc_info=True)
+
+
+def worker_process_samples(max_age: float = 120.0) -> dict[str, dict]:
+    from jobs.redis import get_redis
+
+    now = time.time()
+    result = {}
+    for name, raw in get_redis().hgetall(WORKERS_KEY).items():
+        try:
+            sample = json.loads(raw)
+        except ValueError:
+            continue
+        if now - sample.get("sampled_at", 0) <= max_age:
+            result[name.decode() if isinstance(name, bytes) else name] = sample
+    return result

@@ -226,3 +226,54 @@ def assert_accounting(job) -> None:
     duplicates = (Transaction.objects.filter(job=job).values("project_id", "external_id")
                   .annotate(n=Count("id")).filter(n__gt=1))
     assert not duplicates.exists()
+
+
+def drain(job_id, max_rounds: int = 10_000) -> None:
+    """Runs a job's batches in this process, the way a worker would, until it is finalized.
+    For tests of the API and pages that need finished jobs but not real workers."""
+    from jobs.models import Batch, ProcessingJob
+    from jobs.services import finalize_if_ready
+    from jobs.services.execution import run_batch
+
+    for _ in range(max_rounds):
+        batch = Batch.objects.filter(job_id=job_id, status__in=["queued", "retrying"]).order_by("number").first()
+        if batch is None:
+            finalize_if_ready(job_id)
+            if ProcessingJob.objects.get(id=job_id).completed_at:
+                return
+            from jobs.services import reconcile
+
+            reconcile()
+            continue
+        run_batch(batch.id, worker_name="test")
+    raise AssertionError("job did not finish")
+
+
+@pytest.fixture
+def api_users(db):
+    """Two users in two projects, and a staff member; each with an API token."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from jobs.models import Project
+
+    User = get_user_model()
+    users = {}
+    for name in ("alice", "bob"):
+        user = User.objects.create_user(name, password="pw")
+        project = Project.objects.create(id=f"{name}-audit", name=f"{name}'s audit", created_by=user)
+        project.members.add(user)
+        users[name] = user
+    users["staff"] = User.objects.create_user("carol", password="pw", is_staff=True)
+    for user in users.values():
+        Token.objects.create(user=user)
+    return users
+
+
+def api_client(user=None):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+    return client

@@ -257,6 +257,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 # Uploads above this size are spooled to disk while parsed (Django's own default is 2.5 MB).
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("ZENITH_UPLOAD_MEMORY_BYTES", 2_621_440)
@@ -282,6 +283,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -321,3 +323,5 @@ LOGGING = {
 }
 
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# Optional bearer token for /metrics (empty: open, as Prometheus scrapes usually are).
+ZENITH_METRICS_TOKEN = env_str("ZENITH_METRICS_TOKEN", "")

@@ -12,7 +12,7 @@ from .control import (
 from .execution import run_batch
 from .finalizer import finalize_if_ready, finalize_job
 from .reconciler import ReconcileReport, reconcile
-from .submission import AdmissionRefused, NoItems, SubmissionError, TooManyItems, submit_job
+from .submission import AdmissionRefused, NoItems, SubmissionError, TooManyItems, submit_file, submit_job
 
 __all__ = [
     "AdmissionRefused",
@@ -30,5 +30,6 @@ __all__ = [
     "requeue_dead_batches",
     "retry_job",
     "run_batch",
+    "submit_file",
     "submit_job",
 ]

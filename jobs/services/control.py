@@ -206,10 +206,6 @@ def _now():
     return timezone.now()
 
 
-def dead_letter_queryset():
-    return Batch.objects.filter(status=BatchStatus.DEAD).select_related("job", "job__project")
-
-
 __all__ = [
     "JobAlreadyFinished",
     "JobStateError",
@@ -217,7 +213,6 @@ __all__ = [
     "cancel_job",
     "cancel_running_batch",
     "cancel_unstarted_batches",
-    "dead_letter_queryset",
     "requeue_dead_batches",
     "retry_job",
 ]

@@ -180,10 +180,11 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
             record_failed_attempt(batch.id, token, outcome_kind, f"{type(exc).__name__}: {exc}",
                                   traceback.format_exc(), worker_name)
             _record_breaker(redis, spec, ok=0, errors=batch.item_count, probe=probe)
-            metrics.batch_finished(spec.name, "error", time.monotonic() - started, 0, 0)
+            metrics.batch_finished(spec.name, "error", time.monotonic() - started, 0, 0,
+                                   system_errors=batch.item_count)
             return "error"
         metrics.batch_finished(spec.name, outcome["status"], time.monotonic() - started,
-                               outcome["processed"], outcome["failed"])
+                               outcome["processed"], outcome["failed"], system_errors=outcome["errors"])
         _record_breaker(redis, spec, ok=outcome["processed"], errors=outcome["errors"], probe=probe)
         return outcome["status"]
 
@@ -414,6 +415,7 @@ def record_failed_attempt(batch_id: int, token: uuid.UUID | None, outcome: str, 
             if counters.all_batches_terminal and not counters.completed_at_set:
                 dispatch.send_finalizer_on_commit(job)
             event, new_status = "batch.dead_lettered", BatchStatus.DEAD
+            metrics.batch_dead_lettered(spec.name)
     log = logger.error if new_status == BatchStatus.DEAD else logger.warning
     log("batch failed" if new_status == BatchStatus.RETRYING else "batch dead-lettered",
         extra={"event": event, "job_id": str(batch.job_id), "batch": batch.number, "attempt": batch.attempts,

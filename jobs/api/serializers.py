@@ -1,0 +1,177 @@
+"""Request and response shapes of the REST API. Field names follow the seed's contract."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Batch, ItemFailure, JobStatus, ProcessingJob, Project
+from ..selectors import job_progress
+
+
+@extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True},
+                      "maxItems": 1_000_000})
+class ItemsField(serializers.Field):
+    """A list of JSON objects, checked without copying them (a ListField of DictFields would
+    rebuild every one of up to a million records)."""
+
+    default_error_messages = {"not_a_list": "items must be a JSON array of objects"}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        if not data:
+            raise serializers.ValidationError("No items provided")
+        if len(data) > settings.ZENITH_MAX_ITEMS_PER_JOB:
+            from ..services import TooManyItems
+
+            raise TooManyItems(settings.ZENITH_MAX_ITEMS_PER_JOB)
+        for index, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise serializers.ValidationError(f"item {index} must be a JSON object, not {type(item).__name__}")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class SubmitJobSerializer(serializers.Serializer):
+    project_id = serializers.CharField(max_length=64)
+    data_type = serializers.CharField(max_length=64)
+    items = ItemsField(help_text="The records, each a JSON object (at most 1,000,000).")
+    priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
+    options = serializers.DictField(required=False, default=dict)
+
+
+class UploadJobSerializer(serializers.Serializer):
+    project_id = serializers.CharField(max_length=64)
+    data_type = serializers.CharField(max_length=64)
+    priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
+    file = serializers.FileField(allow_empty_file=True, help_text="CSV, JSON array or JSON lines; optionally gzip-compressed.")
+    format = serializers.ChoiceField(choices=["csv", "json", "jsonl"], required=False,
+                                     help_text="Override detection from the file name.")
+    options = serializers.JSONField(required=False, default=dict, help_text="A JSON object of data-type options.")
+
+    def validate_file(self, file):
+        if file.size > settings.ZENITH_MAX_UPLOAD_BYTES:
+            raise serializers.ValidationError(
+                f"The file is larger than {settings.ZENITH_MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        return file
+
+    def validate_options(self, options):
+        if not isinstance(options, dict):
+            raise serializers.ValidationError("options must be a JSON object")
+        return options
+
+
+class SubmittedJobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    total_items = serializers.IntegerField()
+    total_batches = serializers.IntegerField()
+    batch_size = serializers.IntegerField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    project_id = serializers.CharField(read_only=True)
+    progress_percent = serializers.SerializerMethodField()
+    estimated_completion_time = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
+    throughput_per_second = serializers.SerializerMethodField()
+    batch_size = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProcessingJob
+        fields = [
+            "id", "project_id", "data_type", "status", "priority", "progress_percent", "items_processed",
+            "items_failed", "items_skipped", "total_items", "total_batches", "batches_completed",
+            "batches_failed", "batches_cancelled", "batch_size", "created_at", "started_at", "completed_at",
+            "estimated_completion_time", "eta_seconds", "throughput_per_second", "error_message", "retry_count",
+            "input_name", "input_format", "input_checksum", "options", "batch_config", "summary",
+            "correlation_id",
+        ]
+        read_only_fields = fields
+
+    def _progress(self, job):
+        cache = self.context.setdefault("_progress", {})
+        if job.pk not in cache:
+            cache[job.pk] = job_progress(job)
+        return cache[job.pk]
+
+    @extend_schema_field(serializers.FloatField())
+    def get_progress_percent(self, job) -> float:
+        return self._progress(job).percent
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_estimated_completion_time(self, job):
+        eta = self._progress(job).estimated_completion_time
+        return serializers.DateTimeField().to_representation(eta) if eta else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_eta_seconds(self, job):
+        return self._progress(job).eta_seconds
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_throughput_per_second(self, job):
+        return self._progress(job).throughput_per_second
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_batch_size(self, job):
+        return (job.batch_config or {}).get("size")
+
+
+class JobListQuerySerializer(serializers.Serializer):
+    project_id = serializers.CharField(required=False, max_length=64)
+    status = serializers.ChoiceField(choices=JobStatus.values, required=False)
+    data_type = serializers.CharField(required=False, max_length=64)
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Batch
+        fields = ["id", "number", "status", "start_index", "item_count", "attempts", "processed_count",
+                  "failed_count", "skipped_count", "queued_at", "started_at", "finished_at", "duration_seconds",
+                  "next_attempt_at", "worker_name", "last_error", "rerun_scope"]
+        read_only_fields = fields
+
+
+class ItemFailureSerializer(serializers.ModelSerializer):
+    batch_number = serializers.IntegerField(source="batch.number", read_only=True)
+
+    class Meta:
+        model = ItemFailure
+        fields = ["item_index", "item_key", "kind", "error_code", "field", "message", "batch_number"]
+        read_only_fields = fields
+
+
+class RetrySerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=["failures", "errors", "dead"], default="failures",
+                                    help_text="failures: dead batches and every failed item; errors: dead "
+                                              "batches and items whose processing raised; dead: dead batches only.")
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    id = serializers.SlugField(max_length=64, required=False)
+    members = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "members", "created_at"]
+        read_only_fields = ["members", "created_at"]
+
+    def validate(self, attrs):
+        if not attrs.get("id"):
+            attrs["id"] = slugify(attrs.get("name", ""))[:64]
+            if not attrs["id"]:
+                raise serializers.ValidationError({"id": "give an id, or a name that has letters or digits"})
+        if Project.objects.filter(id=attrs["id"]).exists():
+            raise serializers.ValidationError({"id": f"a project with id '{attrs['id']}' already exists"})
+        return attrs
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)

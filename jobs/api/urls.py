@@ -1,0 +1,18 @@
+from rest_framework.routers import DefaultRouter
+
+from .views import BatchJobViewSet, ProjectViewSet
+
+
+class Router(DefaultRouter):
+    """The seed's clients call `/batch-jobs/{id}` without a trailing slash: accept both."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = Router()
+router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
+router.register("projects", ProjectViewSet, basename="project")
+
+urlpatterns = router.urls

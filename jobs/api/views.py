@@ -1,0 +1,197 @@
+"""REST API views (seed section 4 on DRF). Thin: parse, authorize, call a service, render."""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from .. import selectors, services
+from ..models import JobStatus, ProcessingJob
+from ..services import SubmissionError
+from . import serializers as s
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets `?format=csv` select the CSV download (the view streams the body itself)."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, (bytes, str)) else b""
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _resolve_project(request, project_id: str):
+    project = selectors.project_for_user(request.user, project_id)
+    if project is None:
+        raise SubmissionError(f"Unknown project '{project_id}' (or you are not a member of it)")
+    return project
+
+
+@extend_schema(tags=["batch-jobs"])
+class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.JobSerializer
+    pagination_class = Pagination
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_queryset(self):
+        return selectors.visible_jobs(self.request.user)
+
+    def get_object(self) -> ProcessingJob:
+        try:
+            return super().get_object()
+        except (ValueError, ValidationError):
+            raise NotFound("Job not found") from None
+
+    def get_throttles(self):
+        if self.action == "submit":
+            self.throttle_scope = "submissions"
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(parameters=[s.JobListQuerySerializer], responses=s.JobSerializer(many=True))
+    def list(self, request):
+        query = s.JobListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        jobs = selectors.filter_jobs(self.get_queryset(), **query.validated_data)
+        page = self.paginate_queryset(jobs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request={"application/json": s.SubmitJobSerializer, "multipart/form-data": s.UploadJobSerializer},
+        responses={201: s.SubmittedJobSerializer},
+        description="Submit records as JSON (`items`) or upload a file (`file`: CSV, JSON array or JSON lines, "
+                    "optionally gzip). Bad records do not fail the request: they become item failures.",
+    )
+    @action(detail=False, methods=["post"], parser_classes=[JSONParser, MultiPartParser, FormParser])
+    def submit(self, request):
+        if "file" in request.FILES or request.content_type.startswith("multipart/"):
+            form = s.UploadJobSerializer(data=request.data)
+            form.is_valid(raise_exception=True)
+            data = form.validated_data
+            upload = data["file"]
+            with upload.open("rb") as raw:
+                job = services.submit_file(
+                    project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
+                    raw=raw, name=upload.name, fmt=data.get("format"), priority=data["priority"],
+                    options=data["options"], submitted_by=request.user,
+                    correlation_id=getattr(request, "correlation_id", ""))
+        else:
+            form = s.SubmitJobSerializer(data=request.data)
+            form.is_valid(raise_exception=True)
+            data = form.validated_data
+            job = services.submit_job(
+                project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
+                records=data["items"], priority=data["priority"], options=data["options"],
+                submitted_by=request.user, input_format="items",
+                correlation_id=getattr(request, "correlation_id", ""))
+        body = {"job_id": job.id, "status": job.status, "total_items": job.total_items,
+                "total_batches": job.total_batches, "batch_size": job.batch_config.get("size")}
+        return Response(s.SubmittedJobSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: inline_serializer("Cancelled", {"status": serializers.CharField()})})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = services.cancel_job(self.get_object().id)
+        return Response({"status": job.status})
+
+    @extend_schema(request=s.RetrySerializer, responses={200: inline_serializer("Retried", {
+        "status": serializers.CharField(), "dead_batches": serializers.IntegerField(),
+        "rerun_batches": serializers.IntegerField(), "items": serializers.IntegerField()})})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        form = s.RetrySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        report = services.retry_job(self.get_object().id, scope=form.validated_data["scope"])
+        return Response({"status": JobStatus.PROCESSING, "dead_batches": report.dead_batches,
+                         "rerun_batches": report.rerun_batches, "items": report.items})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="Only batches in this status.")],
+        responses=s.BatchSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def batches(self, request, pk=None):
+        batches = selectors.job_batches(self.get_object())
+        if request.query_params.get("status"):
+            batches = batches.filter(status=request.query_params["status"])
+        page = self.paginate_queryset(batches)
+        return self.get_paginated_response(s.BatchSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, enum=["invalid", "error"]),
+                    OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
+                                     description="csv downloads every failure as a file.")],
+        responses={200: s.ItemFailureSerializer(many=True), (200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
+    def failures(self, request, pk=None):
+        job = self.get_object()
+        failures = selectors.job_failures(job).select_related("batch")
+        kind = request.query_params.get("kind")
+        if kind:
+            failures = failures.filter(kind=kind)
+        if request.accepted_renderer.format == "csv":
+            return _failures_csv(job, failures)
+        page = self.paginate_queryset(failures)
+        return self.get_paginated_response(s.ItemFailureSerializer(page, many=True).data)
+
+
+def _failures_csv(job: ProcessingJob, failures) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    header = ["item_index", "item_key", "kind", "error_code", "field", "message", "batch_number"]
+
+    def rows():
+        yield writer.writerow(header)
+        for failure in failures.values_list("item_index", "item_key", "kind", "error_code", "field", "message",
+                                            "batch__number").iterator(chunk_size=2000):
+            yield writer.writerow(failure)
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="zenith-job-{job.id}-failures.csv"'
+    return response
+
+
+@extend_schema(tags=["projects"])
+class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                     viewsets.GenericViewSet):
+    serializer_class = s.ProjectSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        return selectors.visible_projects(self.request.user).prefetch_related("members")
+
+    def perform_create(self, serializer):
+        from ..services.projects import create_project
+
+        serializer.instance = create_project(serializer.validated_data["id"], serializer.validated_data["name"],
+                                             self.request.user)
+
+    @extend_schema(request=s.MemberSerializer, responses=s.ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def members(self, request, pk=None):
+        from ..services.projects import add_member
+
+        form = s.MemberSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        project = add_member(self.get_object(), form.validated_data["username"])
+        return Response(s.ProjectSerializer(project).data)

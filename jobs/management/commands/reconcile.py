@@ -1,0 +1,14 @@
+"""`manage.py reconcile`: one pass of the reconciler (it also runs every minute)."""
+
+from django.core.management.base import BaseCommand
+
+from jobs.services import reconcile
+
+from ._common import dumps
+
+
+class Command(BaseCommand):
+    help = "Repair lost batches, missing RQ messages, unfilled windows and unfinalized jobs once."
+
+    def handle(self, *args, **opts):
+        self.stdout.write(dumps(reconcile().as_dict()))

@@ -1,0 +1,87 @@
+"""The core's promises under the faults named in the core issue: a worker killed mid-batch,
+Redis flushed mid-job, and the cluster-wide throttle holding across worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from django.db.models import Count
+
+from jobs.models import Batch, BatchAttempt, JobStatus, Transaction
+from jobs.services import submit_job
+from tests.conftest import assert_accounting, wait_for_job, wait_until
+from tests.test_core_pipeline import project, transactions  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def running_batch(job):
+    return Batch.objects.filter(job=job, status="running").exclude(worker_name="").first()
+
+
+def test_kill_9_mid_batch_loses_nothing_and_counts_once(project, start_workers):  # noqa: F811
+    pool = start_workers(2)
+    records = transactions(3000, sleep_ms=4)  # batches of ~0.6 s
+    job = submit_job(project=project, data_type="probe", records=records)
+    batch = wait_until(lambda: running_batch(job), timeout=30, message="a running batch")
+    victim = int(batch.worker_name.rsplit(".", 1)[1])
+    assert victim in pool.worker_pids()
+    os.kill(victim, signal.SIGKILL)
+
+    job = wait_for_job(job.id, timeout=120)
+    assert job.status == JobStatus.COMPLETED
+    assert (job.items_processed, job.items_failed) == (3000, 0)
+    assert Transaction.objects.filter(project=project).count() == 3000
+    lost = BatchAttempt.objects.get(batch=batch)
+    assert lost.outcome == "lost"
+    batch.refresh_from_db()
+    assert batch.status == "succeeded" and batch.attempts == 2
+    assert_accounting(job)
+
+
+def test_redis_flushdb_mid_job_is_repaired_by_the_reconciler(project, start_workers, redis):  # noqa: F811
+    start_workers(2)
+    job = submit_job(project=project, data_type="probe", records=transactions(3000, sleep_ms=3))
+    wait_until(lambda: Batch.objects.filter(job=job, status="succeeded").count() >= 3, timeout=60,
+               message="three batches done")
+    redis.flushdb()
+    job = wait_for_job(job.id, timeout=120)
+    assert job.status == JobStatus.COMPLETED
+    assert (job.items_processed, job.items_failed, job.items_skipped) == (3000, 0, 0)
+    assert Transaction.objects.filter(project=project).count() == 3000
+    assert_accounting(job)
+
+
+def test_throttle_holds_across_four_worker_processes(project, start_workers, settings):  # noqa: F811
+    rate, window = 6.0, 6.0
+    types = {**settings.ZENITH_DATA_TYPES,
+             "limited": {"handler": "tests.datatypes.ProbeHandler", "queue": "default", "batch_size": 5,
+                         "rate_limit": f"{rate:g}/s"}}
+    settings.ZENITH_DATA_TYPES = types
+    settings.ZENITH_MAX_CONCURRENT_BATCHES = 8
+    from tests.conftest import worker_env
+
+    start_workers(4, env=worker_env(ZENITH_DATA_TYPES_JSON=types))
+    jobs = [submit_job(project=project, data_type="limited", records=transactions(400, start=i * 1000))
+            for i in range(2)]
+    # Measure a window in the middle of the run, after the first burst.
+    time.sleep(2.0)
+    start = Batch.objects.filter(job__in=jobs, started_at__isnull=False).order_by("-started_at").first().started_at
+    time.sleep(window + 1.0)
+    from datetime import timedelta
+
+    started = Batch.objects.filter(job__in=jobs, started_at__gte=start,
+                                   started_at__lt=start + timedelta(seconds=window)).count()
+    burst = 1
+    assert started <= rate * window + burst, started
+    assert started >= 0.9 * rate * window, started
+    for job in jobs:
+        from jobs.services import cancel_job
+
+        cancel_job(job.id)
+    print(f"throttle: {started} batch starts in {window:g}s at a limit of {rate:g}/s "
+          f"({started / window:.2f}/s, {started / (rate * window):.1%} of the limit)")
+    assert Batch.objects.filter(job__in=jobs).values("worker_name").annotate(n=Count("id")).count() >= 4

@@ -28,6 +28,9 @@ from jobs.dispatch import worker_queue_names
 
 logger = logging.getLogger("zenith.worker_pool")
 
+# An idle worker renews its registration (heartbeat) every WORKER_TTL - 15 seconds.
+WORKER_TTL = 60
+
 
 class Command(BaseCommand):
     help = "Run a supervised pool of Zenith workers (and RQ's scheduler) on Zenith's queues."
@@ -142,7 +145,8 @@ class _Pool:
 
         queues = [django_rq.get_queue(name) for name in self.queues]
         worker = ZenithWorker(queues, connection=queues[0].connection,
-                              name=f"{socket.gethostname()}.{os.getpid()}", maintenance_interval=60)
+                              name=f"{socket.gethostname()}.{os.getpid()}", maintenance_interval=60,
+                              worker_ttl=WORKER_TTL)
         worker.work(burst=self.burst, max_jobs=self.max_jobs, with_scheduler=False,
                     logging_level=self.logging_level)
 

@@ -1,0 +1,47 @@
+# Zenith: the two commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The test suite's own database and Redis database; override to run two suites side by side.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/zenith
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
+TEST_SQLITE_REDIS_URL ?= redis://127.0.0.1:6379/13
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-postgres test-sqlite test-faults browser bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py zenith_up
+
+# Debian's Chromium for the browser test (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  (echo "installing Debian's chromium for the browser test"; \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	   (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null))
+
+test: install browser test-postgres test-sqlite
+
+test-postgres:
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The embedded default stays honest: the core and API suites again, on SQLite.
+test-sqlite:
+	DATABASE_URL= REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(PY) -m pytest -m "not postgres and not browser and not faults" \
+	  tests/test_core_pipeline.py tests/test_core_faults.py tests/test_api.py $(PYTEST_ARGS)
+
+test-faults: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m faults -s $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var

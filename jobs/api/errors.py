@@ -5,7 +5,7 @@ stay thin, and nothing a client sends can surface as a 500 with a traceback."""
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -15,27 +15,31 @@ from ..readers import InputError
 from ..services import JobAlreadyFinished, JobStateError, SubmissionError
 
 
-def _response(detail: str, code: str, http_status: int, headers: dict | None = None, **extra) -> Response:
-    set_rollback()
-    return Response({"detail": detail, "code": code, **extra}, status=http_status, headers=headers)
+def explain(exc: Exception) -> tuple[int, str, str, dict] | None:
+    """(HTTP status, code, sentence, extra fields) for an exception the services raise about
+    a request; None for anything else. Shared by the API and the upload page."""
+    if isinstance(exc, SubmissionError):
+        return exc.status, exc.code, exc.message, dict(exc.extra)
+    if isinstance(exc, UnknownDataType):
+        return 400, "unknown_data_type", str(exc), {"known_data_types": exc.known}
+    if isinstance(exc, InputError):
+        return 400, "malformed_input", f"The file could not be read: {exc}", {"line": exc.line}
+    if isinstance(exc, JobAlreadyFinished):
+        return 409, "job_finished", str(exc), {"status": exc.status}
+    if isinstance(exc, JobStateError):
+        return 409, "conflict", str(exc), {}
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "too_large", "The request body is too large; upload the data as a file instead.", {}
+    return None
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, SubmissionError):
-        headers = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else None
-        return _response(exc.message, exc.code, exc.status, headers, **exc.extra)
-    if isinstance(exc, UnknownDataType):
-        return _response(str(exc), "unknown_data_type", status.HTTP_400_BAD_REQUEST, known_data_types=exc.known)
-    if isinstance(exc, InputError):
-        return _response(f"The file could not be read: {exc}", "malformed_input", status.HTTP_400_BAD_REQUEST,
-                         line=exc.line)
-    if isinstance(exc, JobAlreadyFinished):
-        return _response(str(exc), "job_finished", status.HTTP_409_CONFLICT, status=exc.status)
-    if isinstance(exc, JobStateError):
-        return _response(str(exc), "conflict", status.HTTP_409_CONFLICT)
-    if isinstance(exc, RequestDataTooBig):
-        return _response("The request body is too large; upload the data as a file instead.", "too_large",
-                         status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    explained = explain(exc)
+    if explained is not None:
+        http_status, code, detail, extra = explained
+        headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+        set_rollback()
+        return Response({"detail": detail, "code": code, **extra}, status=http_status, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

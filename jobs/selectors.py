@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
 from .models import Batch, BatchStatus, ItemFailure, JobStatus, ProcessingJob, Project
@@ -115,3 +115,12 @@ def project_for_user(user: AbstractBaseUser | AnonymousUser, project_id: str) ->
     """The project if it exists and the user may use it; None otherwise (the two cases look
     the same to the caller, so nobody learns which projects exist)."""
     return visible_projects(user).filter(id=project_id).first()
+
+
+def backlog_totals() -> dict[str, int]:
+    """Work not yet finished, from the job counters (O(unfinished jobs), not O(batches))."""
+    totals = ProcessingJob.objects.filter(completed_at__isnull=True).aggregate(
+        batches=Sum(F("total_batches") - F("batches_completed") - F("batches_failed") - F("batches_cancelled")),
+        items=Sum(F("total_items") - F("items_processed") - F("items_failed") - F("items_skipped")),
+    )
+    return {"batches": totals["batches"] or 0, "items": totals["items"] or 0}

@@ -39,6 +39,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/dashboard.html", {
         "active_jobs": active,
         "queues": system.queue_depths(),
+        "backlog": selectors.backlog_totals(),
         "workers": system.workers(),
         "breakers": system.breakers_and_throttles(),
         "resources": system.resources(),

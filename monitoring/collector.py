@@ -80,7 +80,7 @@ class ZenithCollector:
         yield family
 
     def _queues(self):
-        from jobs.services.submission import backlog_totals
+        from jobs.selectors import backlog_totals
         from monitoring.health import queue_depths
 
         depth = GaugeMetricFamily("zenith_queue_depth", "Messages waiting in each RQ queue.", labels=["queue"])

@@ -105,7 +105,7 @@ CONDITION_KEYS = ("cpu", "memory", "disk_io", "queue_depth", "error_rate", "work
 
 
 def health_check(sample_seconds: float = 1.0) -> HealthReport:
-    from jobs.services.submission import backlog_totals
+    from jobs.selectors import backlog_totals
 
     resources = sample_blocking(sample_seconds)
     publish(resources)

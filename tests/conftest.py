@@ -277,3 +277,15 @@ def api_client(user=None):
     if user is not None:
         client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Closes what worker subprocesses and live servers left connected to the test database,
+    so that pytest-django can drop it at the end."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")

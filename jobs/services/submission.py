@@ -17,7 +17,6 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
 
 from monitoring.logging import get_correlation_id
 
@@ -25,6 +24,7 @@ from .. import breaker, dispatch, optimizer, payloads
 from ..datatypes.registry import DataTypeSpec, get_data_type
 from ..models import Batch, BatchPayload, ProcessingJob, Project
 from ..readers import open_records
+from ..selectors import backlog_totals
 from ..redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -119,15 +119,6 @@ def check_admission(spec: DataTypeSpec) -> None:
             "Try again later.",
             retry_after=60,
         )
-
-
-def backlog_totals() -> dict[str, int]:
-    """Work not yet finished, from the job counters (O(unfinished jobs), not O(batches))."""
-    totals = ProcessingJob.objects.filter(completed_at__isnull=True).aggregate(
-        batches=Sum(F("total_batches") - F("batches_completed") - F("batches_failed") - F("batches_cancelled")),
-        items=Sum(F("total_items") - F("items_processed") - F("items_failed") - F("items_skipped")),
-    )
-    return {"batches": totals["batches"] or 0, "items": totals["items"] or 0}
 
 
 def submit_job(

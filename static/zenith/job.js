@@ -46,11 +46,28 @@
     }
   }
 
+  // The chart, summary, failures and batch tables are server-rendered: swap in a fresh copy
+  // of that part of the page every few polls and once more when the job is final.
+  var polls = 0;
+  function refreshDetails() {
+    var details = document.getElementById("details");
+    if (!details) return;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("details");
+        if (fresh) details.innerHTML = fresh.innerHTML;
+      })
+      .catch(function () {});
+  }
+
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (job) {
         render(job);
+        polls += 1;
+        if (job.is_finalized || polls % 5 === 0) refreshDetails();
         if (!job.is_finalized) setTimeout(poll, interval);
       })
       .catch(function () { setTimeout(poll, interval * 2); });

@@ -84,7 +84,8 @@ def _insert_new_generic(model, field_names, rows, unique_fields, marker_field) -
             continue
         taken.add(key)
         inserted.add(row[marker_pos])
-        new_objects.append(model(**{_attname(model, name): value for name, value in zip(field_names, row)}))
+        values = zip(field_names, row, strict=True)
+        new_objects.append(model(**{_attname(model, name): value for name, value in values}))
     model.objects.bulk_create(new_objects, batch_size=500)
     return inserted
 

@@ -204,7 +204,7 @@ def _csv_records(stream: IO[bytes]) -> Iterator[dict]:
                 continue
             if len(row) != width:
                 raise InputError(f"expected {width} fields as in the header, found {len(row)}", reader.line_num)
-            yield dict(zip(header, row))
+            yield dict(zip(header, row, strict=True))
     except UnicodeDecodeError:
         raise InputError("bytes that are not UTF-8", reader.line_num + 1) from None
     except csv.Error as exc:

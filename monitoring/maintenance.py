@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from jobs.models import Batch, BatchAttempt, BatchPayload, ItemFailure, ProcessingJob
@@ -22,7 +22,8 @@ def cleanup_old_jobs(retention_days: int | None = None, chunk: int | None = None
     chunk = chunk or settings.ZENITH_CLEANUP_CHUNK
     cutoff = timezone.now() - dt.timedelta(days=days)
     totals = {"jobs": 0, "batches": 0, "payloads": 0, "failures": 0, "attempts": 0}
-    old_jobs = ProcessingJob.objects.filter(completed_at__isnull=False, completed_at__lt=cutoff).order_by("completed_at")
+    old_jobs = (ProcessingJob.objects.filter(completed_at__isnull=False, completed_at__lt=cutoff)
+                .order_by("completed_at"))
     while True:
         job_ids = list(old_jobs.values_list("id", flat=True)[:max(1, chunk // 50)])
         if not job_ids:
@@ -35,16 +36,26 @@ def cleanup_old_jobs(retention_days: int | None = None, chunk: int | None = None
 
 
 def _delete_job(job_id, chunk: int, totals: dict[str, int]) -> None:
-    while True:
-        with transaction.atomic():
-            batch_ids = list(Batch.objects.filter(job_id=job_id).values_list("id", flat=True)[:chunk])
-            if not batch_ids:
-                break
-            totals["failures"] += ItemFailure.objects.filter(batch_id__in=batch_ids).delete()[0]
-            totals["attempts"] += BatchAttempt.objects.filter(batch_id__in=batch_ids).delete()[0]
-            totals["payloads"] += BatchPayload.objects.filter(batch_id__in=batch_ids).delete()[0]
-            totals["batches"] += Batch.objects.filter(id__in=batch_ids)._raw_delete(Batch.objects.db)
+    """Deletes one job's rows a chunk per transaction: what hangs off the job is deleted
+    (batches with their payloads, attempts and failures), what only points at it (result
+    rows) is unlinked."""
+    for relation in ProcessingJob._meta.related_objects:
+        model, field = relation.related_model, relation.field.name
+        rows = model._base_manager.filter(**{field: job_id})
+        while True:
+            with transaction.atomic():
+                ids = list(rows.values_list("pk", flat=True)[:chunk])
+                if not ids:
+                    break
+                if relation.on_delete is models.SET_NULL:
+                    model._base_manager.filter(pk__in=ids).update(**{field: None})
+                    continue
+                if model is Batch:
+                    totals["payloads"] += BatchPayload.objects.filter(batch_id__in=ids).delete()[0]
+                    totals["attempts"] += BatchAttempt.objects.filter(batch_id__in=ids).delete()[0]
+                    totals["failures"] += ItemFailure.objects.filter(batch_id__in=ids).delete()[0]
+                    totals["batches"] += Batch.objects.filter(id__in=ids).delete()[0]
+                else:
+                    model._base_manager.filter(pk__in=ids).delete()
     with transaction.atomic():
-        ItemFailure.objects.filter(job_id=job_id).delete()
-        totals["jobs"] += ProcessingJob.objects.filter(id=job_id, completed_at__isnull=False)._raw_delete(
-            ProcessingJob.objects.db)
+        totals["jobs"] += ProcessingJob.objects.filter(id=job_id, completed_at__isnull=False).delete()[0]

@@ -67,7 +67,7 @@ def register_schedules(scheduler=None) -> dict[str, str]:
             scheduler.cron(schedule.cron, func=schedule.func, queue_name=schedule.queue, id=schedule.id,
                            timeout=schedule.timeout, use_local_timezone=False)
         else:
-            scheduler.schedule(scheduled_time=dt.datetime.now(dt.timezone.utc), func=schedule.func,
+            scheduler.schedule(scheduled_time=dt.datetime.now(dt.UTC), func=schedule.func,
                                interval=schedule.interval, repeat=None, queue_name=schedule.queue,
                                id=schedule.id, timeout=schedule.timeout)
         outcome[schedule.id] = "replaced" if current is not None else "created"

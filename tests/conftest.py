@@ -93,7 +93,7 @@ def worker_env(**overrides) -> dict[str, str]:
         if value is None:
             env.pop(name, None)
         else:
-            env[name] = value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict) else str(value)
+            env[name] = json.dumps(value) if isinstance(value, dict) else str(value)
     return env
 
 

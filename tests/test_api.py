@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 
 import pytest
@@ -42,7 +41,8 @@ def nothing_left_behind(redis) -> None:
 # --- authentication --------------------------------------------------------------------
 
 @pytest.mark.parametrize("method,path", [
-    ("post", SUBMIT), ("get", "/api/v1/batch-jobs/"), ("get", "/api/v1/batch-jobs/00000000-0000-0000-0000-000000000000"),
+    ("post", SUBMIT), ("get", "/api/v1/batch-jobs/"),
+    ("get", "/api/v1/batch-jobs/00000000-0000-0000-0000-000000000000"),
     ("post", "/api/v1/batch-jobs/00000000-0000-0000-0000-000000000000/cancel"),
     ("post", "/api/v1/batch-jobs/00000000-0000-0000-0000-000000000000/retry"),
     ("get", "/api/v1/batch-jobs/00000000-0000-0000-0000-000000000000/batches"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.db.models import F
 from django.contrib.auth import get_user_model
+from django.db.models import F
 
 from jobs.models import Batch, BatchAttempt, ItemFailure, JobStatus, Project, Transaction
 from jobs.services import submit_job

@@ -49,7 +49,8 @@ class UploadJobSerializer(serializers.Serializer):
     project_id = serializers.CharField(max_length=64)
     data_type = serializers.CharField(max_length=64)
     priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
-    file = serializers.FileField(allow_empty_file=True, help_text="CSV, JSON array or JSON lines; optionally gzip-compressed.")
+    file = serializers.FileField(allow_empty_file=True,
+                                 help_text="CSV, JSON array or JSON lines; optionally gzip-compressed.")
     format = serializers.ChoiceField(choices=["csv", "json", "jsonl"], required=False,
                                      help_text="Override detection from the file name.")
     options = serializers.JSONField(required=False, default=dict, help_text="A JSON object of data-type options.")

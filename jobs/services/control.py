@@ -17,6 +17,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from .. import dispatch
+from ..events import log_event
 from ..models import (
     TERMINAL_JOB_STATUSES,
     Batch,
@@ -58,7 +59,7 @@ def cancel_job(job_id: uuid.UUID, *, reason: str = "") -> ProcessingJob:
             job.error_message = reason[:2000]
         job.save(update_fields=["status", "cancel_requested_at", "error_message"])
         _cancel_not_started(job)
-    logger.info("job cancelled", extra={"event": "job.cancelled", "job_id": str(job.id)})
+    log_event("job.cancelled", job)
     from .finalizer import finalize_if_ready
 
     finalize_if_ready(job.id)
@@ -103,7 +104,8 @@ def cancel_running_batch(batch_id: int, token: uuid.UUID | None) -> None:
     """A running batch noticed its job's cancellation (or failed after it): nothing of the run
     is kept and its items count as skipped (a re-run keeps its earlier results)."""
     with transaction.atomic():
-        batch = Batch.objects.select_for_update().filter(id=batch_id, status=BatchStatus.RUNNING).first()
+        batch = (Batch.objects.select_for_update(of=("self",)).select_related("job")
+                 .filter(id=batch_id, status=BatchStatus.RUNNING).first())
         if batch is None or (token and batch.claim_token != token):
             return
         if batch.rerun_scope:
@@ -114,8 +116,7 @@ def cancel_running_batch(batch_id: int, token: uuid.UUID | None) -> None:
             Batch.objects.filter(id=batch_id).update(status=BatchStatus.CANCELLED, skipped_count=batch.item_count,
                                                      claim_token=None, finished_at=Now())
             apply_job_delta(batch.job_id, items_skipped=batch.item_count, batches_cancelled=1)
-    logger.info("batch cancelled", extra={"event": "batch.cancelled", "job_id": str(batch.job_id),
-                                          "batch": batch.number})
+    log_event("batch.cancelled", batch.job, batch=batch.number, attempt=batch.attempts)
     from .finalizer import finalize_if_ready
 
     finalize_if_ready(batch.job_id)
@@ -147,7 +148,8 @@ class RetryReport:
     items: int
 
 
-def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES, batch_ids: list[int] | None = None) -> RetryReport:
+def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES,
+              batch_ids: list[int] | None = None) -> RetryReport:
     """Re-runs a job's dead-lettered batches and, with `scope`, its failed items ("errors":
     items whose processing raised; "failures": also those rejected by validation, useful
     after a handler fix). Good results already committed are never redone or recounted."""
@@ -193,8 +195,7 @@ def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES, batch_ids:
         )
         job.refresh_from_db()
         dispatch.fill_window(job, pace=False)
-    logger.info("job retried", extra={"event": "job.retried", "job_id": str(job.id), "dead_batches": len(dead),
-                                      "rerun_batches": len(reruns), "items": items})
+    log_event("job.retried", job, dead_batches=len(dead), rerun_batches=len(reruns), items=items)
     return RetryReport(dead_batches=len(dead), rerun_batches=len(reruns), items=items)
 
 

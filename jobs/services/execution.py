@@ -44,6 +44,7 @@ from monitoring.logging import correlation
 from .. import breaker, dispatch, payloads, throttle
 from ..datatypes.base import BatchContext, RecordRejected
 from ..datatypes.registry import DataTypeSpec, get_data_type
+from ..events import log_event
 from ..models import (
     AttemptOutcome,
     Batch,
@@ -170,8 +171,7 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
             cancel_running_batch(batch.id, token)
             return "cancelled"
         except LeaseLost:
-            logger.warning("lease lost", extra={"event": "batch.lease_lost", "job_id": str(job.id),
-                                                "batch": batch.number})
+            log_event("batch.lease_lost", job, level=logging.WARNING, batch=batch.number, attempt=batch.attempts)
             return "lease-lost"
         except Exception as exc:
             _reset_broken_connections()
@@ -202,8 +202,7 @@ def _gate(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, redis) -> tuple[
                           f"({state.get('reason') or 'recovering'}); next try at {until:%H:%M:%S} UTC"
         )
         dispatch.resend(batch, delay=wait)
-        logger.info("batch deferred by breaker", extra={"event": "batch.deferred", "job_id": str(job.id),
-                                                        "batch": batch.number, "wait_s": round(wait, 2)})
+        log_event("batch.deferred", job, batch=batch.number, reason="breaker", wait_s=round(wait, 2))
         return "deferred:breaker", False
 
     max_inline = settings.ZENITH_THROTTLE_MAX_INLINE_WAIT
@@ -240,8 +239,7 @@ def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | No
         ProcessingJob.objects.filter(id=job.id, status=JobStatus.PENDING).update(
             status=JobStatus.PROCESSING, started_at=Now()
         )
-    logger.info("batch started", extra={"event": "batch.started", "job_id": str(job.id), "batch": batch.number,
-                                        "attempt": batch.attempts, "worker": worker_name})
+    log_event("batch.started", job, batch=batch.number, attempt=batch.attempts, worker=worker_name)
     return token
 
 
@@ -350,13 +348,11 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
         if counters.all_batches_terminal and not counters.completed_at_set:
             dispatch.send_finalizer_on_commit(job)
     duration = time.monotonic() - started
-    logger.info(
-        "batch succeeded" if status == BatchStatus.SUCCEEDED else "batch retrying items",
-        extra={"event": "batch.succeeded" if status == BatchStatus.SUCCEEDED else "batch.retrying",
-               "job_id": str(job.id), "batch": batch.number, "attempt": batch.attempts,
-               "duration_s": round(duration, 4), "processed": ok, "failed": len(results.failures),
-               "item_errors": results.error_count, "retry_in_s": round(delay, 2) if retry_items else None},
-    )
+    log_event("batch.succeeded" if status == BatchStatus.SUCCEEDED else "batch.retrying", job,
+              level=logging.INFO if status == BatchStatus.SUCCEEDED else logging.WARNING,
+              batch=batch.number, attempt=batch.attempts, duration_s=round(duration, 4), processed=ok,
+              failed=len(results.failures), item_errors=results.error_count,
+              retry_in_s=round(delay, 2) if retry_items else None)
     return {"status": "retrying" if retry_items else "succeeded", "processed": ok,
             "failed": len(results.failures), "errors": results.error_count}
 
@@ -364,7 +360,8 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
 def _merge_stats(old: dict, new: dict) -> dict:
     merged = dict(old)
     for key, value in new.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(merged.get(key), (int, float)):
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if numeric and isinstance(merged.get(key), (int, float)):
             merged[key] = merged[key] + value
         elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge_stats(merged[key], value)
@@ -416,10 +413,10 @@ def record_failed_attempt(batch_id: int, token: uuid.UUID | None, outcome: str, 
                 dispatch.send_finalizer_on_commit(job)
             event, new_status = "batch.dead_lettered", BatchStatus.DEAD
             metrics.batch_dead_lettered(spec.name)
-    log = logger.error if new_status == BatchStatus.DEAD else logger.warning
-    log("batch failed" if new_status == BatchStatus.RETRYING else "batch dead-lettered",
-        extra={"event": event, "job_id": str(batch.job_id), "batch": batch.number, "attempt": batch.attempts,
-               "outcome": outcome, "error": error[:500]})
+    duration = (timezone.now() - batch.started_at).total_seconds() if batch.started_at else None
+    log_event(event, job, level=logging.ERROR if new_status == BatchStatus.DEAD else logging.WARNING,
+              batch=batch.number, attempt=batch.attempts, outcome=outcome, error=error[:500],
+              duration_s=round(duration, 4) if duration is not None else None)
     return new_status
 
 
@@ -442,7 +439,7 @@ def _release_interrupted(batch_id: int, token: uuid.UUID, worker_name: str) -> N
                                                      queued_at=Now())
             dispatch.send_on_commit(batch.id, rq_job_id, get_data_type(batch.job.data_type), batch.job.priority,
                                     at_front=True)
-        logger.warning("batch re-queued on shutdown", extra={"event": "batch.requeued", "batch_id": batch_id})
+        log_event("batch.requeued", batch.job, level=logging.WARNING, batch=batch.number, reason="worker shutdown")
     except Exception:
         logger.exception("could not re-queue batch %s on shutdown; the reconciler will", batch_id)
 

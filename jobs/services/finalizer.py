@@ -27,6 +27,7 @@ from django.utils import timezone
 from monitoring import metrics
 
 from ..datatypes.registry import get_data_type
+from ..events import log_event
 from ..models import TERMINAL_BATCH_STATUSES, Batch, BatchStatus, JobStatus, ProcessingJob
 from .accounting import WAITING_PREFIX
 
@@ -99,8 +100,7 @@ def finalize_job(job_id: uuid.UUID | str) -> bool:
             job.started_at = job.completed_at
         job.save()
     metrics.job_finished(job.data_type, job.status)
-    logger.info("job finalized", extra={
-        "event": "job.finalized", "job_id": str(job.id), "status": job.status, "processed": job.items_processed,
-        "failed": job.items_failed, "skipped": job.items_skipped, "batches": job.total_batches,
-        "duration_s": round((job.completed_at - (job.started_at or job.created_at)).total_seconds(), 3)})
+    log_event("job.finalized", job, status=job.status, processed=job.items_processed, failed=job.items_failed,
+              skipped=job.items_skipped, batches=job.total_batches,
+              duration_s=round((job.completed_at - (job.started_at or job.created_at)).total_seconds(), 3))
     return True

@@ -107,7 +107,7 @@ def _resend_missing_messages(now: dt.datetime, limit: int, redis) -> int:
         return 0
     rq_jobs = RQJob.fetch_many([b.rq_job_id or "-" for b in candidates], connection=redis)
     resent = 0
-    for batch, rq_job in zip(candidates, rq_jobs):
+    for batch, rq_job in zip(candidates, rq_jobs, strict=True):
         if _message_is_healthy(batch, rq_job, now):
             continue
         if dispatch.resend(batch):
@@ -129,7 +129,7 @@ def _message_is_healthy(batch: Batch, rq_job: RQJob | None, now: dt.datetime) ->
         if started is None:
             return True
         if started.tzinfo is None:
-            started = started.replace(tzinfo=dt.timezone.utc)
+            started = started.replace(tzinfo=dt.UTC)
         return (now - started).total_seconds() < timeout + settings.ZENITH_REQUEUE_GRACE_SECONDS
     return False  # finished, failed, stopped or canceled while PostgreSQL still waits for it
 

@@ -22,10 +22,11 @@ from monitoring.logging import get_correlation_id
 
 from .. import breaker, dispatch, optimizer, payloads
 from ..datatypes.registry import DataTypeSpec, get_data_type
+from ..events import log_event
 from ..models import Batch, BatchPayload, ProcessingJob, Project
 from ..readers import open_records
-from ..selectors import backlog_totals
 from ..redis import get_redis
+from ..selectors import backlog_totals
 
 logger = logging.getLogger(__name__)
 
@@ -189,12 +190,8 @@ def submit_job(
         job.save(update_fields=["total_items", "total_batches", "input_checksum", "batch_config"])
         dispatch.fill_window(job, pace=False)
 
-    logger.info(
-        "job submitted",
-        extra={"event": "job.submitted", "job_id": str(job.id), "data_type": spec.name, "items": total,
-               "batches": number, "batch_size": config.size, "priority": priority,
-               "project_id": project.pk},
-    )
+    log_event("job.submitted", job, data_type=spec.name, items=total, batches=number, batch_size=config.size,
+              priority=priority, project_id=project.pk)
     return job
 
 
@@ -212,7 +209,7 @@ def _flush(pending: list[tuple[Batch, bytes]]) -> None:
         return
     batches = Batch.objects.bulk_create([batch for batch, _ in pending])
     rows = []
-    for batch, (_, raw) in zip(batches, pending):
+    for batch, (_, raw) in zip(batches, pending, strict=True):
         codec, data = payloads.pack(raw)
         rows.append(BatchPayload(batch_id=batch.pk, codec=codec, data=data))
     BatchPayload.objects.bulk_create(rows)

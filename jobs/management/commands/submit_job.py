@@ -12,9 +12,8 @@ from django.utils.text import slugify
 from jobs.datatypes import UnknownDataType
 from jobs.models import Project
 from jobs.readers import InputError, open_records
-from jobs.services import SubmissionError, submit_job
-
 from jobs.selectors import job_progress
+from jobs.services import SubmissionError, submit_job
 
 from ._common import get_job
 

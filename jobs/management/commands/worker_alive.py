@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--hostname", default=socket.gethostname())
 
     def handle(self, *args, **opts):
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         try:
             workers = Worker.all(connection=get_redis())
         except Exception as exc:
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             if worker.hostname != opts["hostname"] or beat is None:
                 continue
             if beat.tzinfo is None:
-                beat = beat.replace(tzinfo=dt.timezone.utc)
+                beat = beat.replace(tzinfo=dt.UTC)
             age = (now - beat).total_seconds()
             if age <= opts["max_age"]:
                 self.stdout.write(f"alive: {worker.name} (heartbeat {age:.0f}s ago, state {worker.get_state()})")

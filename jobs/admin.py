@@ -47,7 +47,7 @@ class ProcessingJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "data_type", "project", "priority")
     search_fields = ("id", "input_name", "project__id", "project__name", "correlation_id")
     date_hierarchy = "created_at"
-    actions = ["cancel_selected", "retry_failed"]
+    actions = ["cancel_selected", "retry_failed", "open_breaker", "close_breaker", "auto_breaker"]
     inlines = [ProblemBatchInline]
     readonly_fields = [f.name for f in ProcessingJob._meta.fields] + ["progress", "batch_list"]
     list_select_related = ("project",)
@@ -93,6 +93,25 @@ class ProcessingJobAdmin(admin.ModelAdmin):
                                            f"{report.rerun_batches} batch(es) with failed items.", messages.SUCCESS)
             except services.JobStateError as exc:
                 self.message_user(request, f"{str(job.id)[:8]}: {exc}", messages.WARNING)
+
+
+    def _force(self, request, queryset, state: str) -> None:
+        data_types = sorted(set(queryset.values_list("data_type", flat=True)))
+        for data_type in data_types:
+            services.force_breaker(data_type, state)
+        self.message_user(request, f"Circuit breaker of {', '.join(data_types)} set to {state}.")
+
+    @admin.action(description="Force the circuit breaker of the selected jobs' data types open")
+    def open_breaker(self, request, queryset) -> None:
+        self._force(request, queryset, "open")
+
+    @admin.action(description="Force the circuit breaker of the selected jobs' data types closed")
+    def close_breaker(self, request, queryset) -> None:
+        self._force(request, queryset, "closed")
+
+    @admin.action(description="Return the circuit breaker of the selected jobs' data types to automatic")
+    def auto_breaker(self, request, queryset) -> None:
+        self._force(request, queryset, "auto")
 
 
 class AttemptInline(admin.TabularInline):

@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from .operations import BreakerViewSet, DeadLetterViewSet
 from .views import BatchJobViewSet, ProjectViewSet
 
 
@@ -14,5 +15,7 @@ class Router(DefaultRouter):
 router = Router()
 router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
 router.register("projects", ProjectViewSet, basename="project")
+router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")
+router.register("breakers", BreakerViewSet, basename="breaker")
 
 urlpatterns = router.urls

@@ -6,6 +6,7 @@ from .control import (
     JobStateError,
     RetryReport,
     cancel_job,
+    force_breaker,
     requeue_dead_batches,
     retry_job,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "cancel_job",
     "finalize_if_ready",
     "finalize_job",
+    "force_breaker",
     "reconcile",
     "requeue_dead_batches",
     "retry_job",

@@ -217,3 +217,21 @@ __all__ = [
     "requeue_dead_batches",
     "retry_job",
 ]
+
+
+def force_breaker(data_type: str, state: str) -> dict:
+    """Operator override of a data type's circuit breaker: "open", "closed" or "auto"."""
+    from monitoring import alerts
+
+    from .. import breaker
+    from ..redis import get_redis
+
+    redis = get_redis()
+    breaker.force(redis, data_type, None if state == "auto" else state)
+    if state == "open":
+        alerts.raise_alert(f"breaker:{data_type}", "critical",
+                           f"Circuit breaker for '{data_type}' forced open by an operator", {"data_type": data_type})
+    else:
+        alerts.resolve_alert(f"breaker:{data_type}", f"Circuit breaker for '{data_type}' set to {state} by an operator")
+    logger.warning("breaker forced", extra={"event": "breaker.forced", "data_type": data_type, "state": state})
+    return breaker.status(redis, data_type)

@@ -1,0 +1,85 @@
+"""Operator endpoints: dead-lettered batches (with every failed attempt) and circuit breakers."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+
+from .. import breaker, selectors, services
+from ..datatypes.registry import get_data_type, known_data_types
+from ..models import Batch, BatchAttempt
+from ..redis import get_redis
+from .views import Pagination
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BatchAttempt
+        fields = ["number", "outcome", "worker_name", "started_at", "finished_at", "error", "traceback"]
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    job_id = serializers.UUIDField(read_only=True)
+    data_type = serializers.CharField(source="job.data_type", read_only=True)
+    project_id = serializers.CharField(source="job.project_id", read_only=True)
+    attempts_log = AttemptSerializer(source="failed_attempts", many=True, read_only=True)
+
+    class Meta:
+        model = Batch
+        fields = ["id", "job_id", "project_id", "data_type", "number", "item_count", "attempts", "last_error",
+                  "finished_at", "attempts_log"]
+
+
+@extend_schema(tags=["operations"])
+class DeadLetterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Batches that failed every retry. Re-queue one here, or all of a job's with
+    `POST /api/v1/batch-jobs/{id}/retry {"scope": "dead"}`."""
+
+    serializer_class = DeadLetterSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        batches = selectors.dead_letters(self.request.user).prefetch_related("failed_attempts")
+        job_id = self.request.query_params.get("job_id")
+        return batches.filter(job_id=job_id) if job_id else batches
+
+    @extend_schema(request=None, responses={200: serializers.DictField()})
+    @action(detail=True, methods=["post"])
+    def requeue(self, request, pk=None):
+        batch = self.get_queryset().filter(pk=pk).first() if str(pk).isdigit() else None
+        if batch is None:
+            raise NotFound("Dead-lettered batch not found")
+        report = services.requeue_dead_batches(batch.job_id, [batch.id])
+        return Response({"status": "queued", "batches": report.dead_batches, "items": report.items})
+
+
+class BreakerForceSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["open", "closed", "auto"])
+
+
+@extend_schema(tags=["operations"])
+class BreakerViewSet(viewsets.ViewSet):
+    """Circuit breaker per data type; staff may force one open or closed, or back to auto."""
+
+    lookup_field = "data_type"
+    lookup_value_regex = "[A-Za-z0-9_.-]+"
+
+    def get_permissions(self):
+        return [IsAdminUser()] if self.action == "force" else [IsAuthenticated()]
+
+    @extend_schema(responses={200: serializers.ListField(child=serializers.DictField())})
+    def list(self, request):
+        redis = get_redis()
+        return Response([breaker.status(redis, name) for name in known_data_types()])
+
+    @extend_schema(request=BreakerForceSerializer, responses={200: serializers.DictField()})
+    @action(detail=True, methods=["post"])
+    def force(self, request, data_type=None):
+        spec = get_data_type(data_type)
+        form = BreakerForceSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return Response(services.force_breaker(spec.name, form.validated_data["state"]))

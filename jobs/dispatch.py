@@ -22,7 +22,6 @@ import datetime as dt
 import logging
 import uuid
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now
@@ -31,6 +30,7 @@ from rq import Queue
 
 from .datatypes.registry import DataTypeSpec, get_data_type
 from .models import ACTIVE_BATCH_STATUSES, Batch, BatchStatus, ProcessingJob
+from .redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def worker_queue_names(bases: list[str] | None = None) -> list[str]:
 
 
 def get_queue(name: str) -> Queue:
-    return django_rq.get_queue(name)
+    return Queue(name, connection=get_redis(), default_timeout=settings.RQ_DEFAULT_TIMEOUT)
 
 
 def _batch_timeout(spec: DataTypeSpec) -> int:

@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import logging
 
-import django_rq
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +42,11 @@ def schedules() -> list[Schedule]:
 
 
 def get_scheduler(interval: int = 5):
-    return django_rq.get_scheduler("default", interval=interval)
+    from rq_scheduler import Scheduler
+
+    from jobs.redis import get_redis
+
+    return Scheduler(queue_name="default", connection=get_redis(), interval=interval)
 
 
 def _signature(job) -> tuple:

@@ -155,14 +155,8 @@ def _queue_names() -> list[str]:
     return names
 
 
-RQ_QUEUES = {
-    name: {
-        "URL": REDIS_URL,
-        "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT,
-        "CONNECTION_KWARGS": {"max_connections": REDIS_MAX_CONNECTIONS},
-    }
-    for name in _queue_names()
-}
+# django-rq's dashboard and `rqworker` read these; Zenith's own code uses jobs.redis.get_redis().
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in _queue_names()}
 # Zenith enqueues through its own on-commit hooks (jobs.dispatch); django-rq's own deferral
 # would hide the RQ job id we store on the batch.
 RQ = {"COMMIT_MODE": "auto"}

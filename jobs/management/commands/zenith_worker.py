@@ -19,7 +19,6 @@ import socket
 import sys
 import time
 
-import django_rq
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
@@ -141,10 +140,12 @@ class _Pool:
         self.scheduler_pid = self._fork(self._schedule)
 
     def _work(self) -> None:
+        from jobs.dispatch import get_queue
+        from jobs.redis import get_redis
         from jobs.worker import ZenithWorker
 
-        queues = [django_rq.get_queue(name) for name in self.queues]
-        worker = ZenithWorker(queues, connection=queues[0].connection,
+        queues = [get_queue(name) for name in self.queues]
+        worker = ZenithWorker(queues, connection=get_redis(),
                               name=f"{socket.gethostname()}.{os.getpid()}", maintenance_interval=60,
                               worker_ttl=WORKER_TTL)
         worker.work(burst=self.burst, max_jobs=self.max_jobs, with_scheduler=False,
@@ -153,7 +154,8 @@ class _Pool:
     def _schedule(self) -> None:
         from rq.scheduler import RQScheduler
 
-        connection = django_rq.get_connection(self.queues[0])
-        scheduler = RQScheduler(self.queues, connection=connection, interval=1, logging_level=self.logging_level)
+        from jobs.redis import get_redis
+
+        scheduler = RQScheduler(self.queues, connection=get_redis(), interval=1, logging_level=self.logging_level)
         scheduler.acquire_locks()
         scheduler.work()

@@ -32,6 +32,17 @@ RESOURCE_PUBLISH_SECONDS = 15
 class ZenithWorker(SimpleWorker):
     _last_sample = 0.0
 
+    def heartbeat(self, timeout=None, pipeline=None):
+        """RQ's heartbeat only extends the worker's key; after a Redis flush or restart the
+        worker would keep working but be invisible (dashboards, liveness probes). Register
+        again when the registration is gone."""
+        if pipeline is None and not self.connection.sismember(self.redis_workers_keys, self.key):
+            logger.warning("worker %s lost its registration in Redis; registering again", self.name)
+            self.connection.delete(self.key)
+            self.register_birth()
+            return
+        super().heartbeat(timeout, pipeline)
+
     def perform_job(self, job, queue) -> bool:
         close_old_connections()
         try:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 
 from django.conf import settings
+from rq_scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +43,24 @@ def schedules() -> list[Schedule]:
     ]
 
 
-def get_scheduler(interval: int = 5):
-    from rq_scheduler import Scheduler
+class ZenithScheduler(Scheduler):
+    """rq-scheduler that puts Zenith's schedules back if Redis lost them (flushed, or
+    restarted empty): checked once a minute while it holds the scheduler lock."""
 
+    _last_check = 0.0
+
+    def enqueue_jobs(self):
+        if time.monotonic() - self._last_check > 60:
+            self._last_check = time.monotonic()
+            if not all(schedule.id in self for schedule in schedules()):
+                register_schedules(self)
+        return super().enqueue_jobs()
+
+
+def get_scheduler(interval: int = 5) -> ZenithScheduler:
     from jobs.redis import get_redis
 
-    return Scheduler(queue_name="default", connection=get_redis(), interval=interval)
+    return ZenithScheduler(queue_name="default", connection=get_redis(), interval=interval)
 
 
 def _signature(job) -> tuple:

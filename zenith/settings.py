@@ -111,11 +111,22 @@ DB_POOL = env_bool("ZENITH_DB_POOL", False)
 DB_POOL_MIN_SIZE = env_int("ZENITH_DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("ZENITH_DB_POOL_MAX_SIZE", 10)
 
+# A batch's commit never idles inside its transaction; a client that does (a worker host cut
+# off mid-commit) would hold the job row's lock. PostgreSQL ends such sessions after this.
+DB_IDLE_IN_TRANSACTION_TIMEOUT = env_int("ZENITH_DB_IDLE_IN_TRANSACTION_TIMEOUT", 60)
+
 if DATABASE_URL:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DB_POOL else DB_CONN_MAX_AGE,
                                 conn_health_checks=not DB_POOL)
-    if _db["ENGINE"] == "django.db.backends.postgresql" and DB_POOL:
-        _db.setdefault("OPTIONS", {})["pool"] = {"min_size": DB_POOL_MIN_SIZE, "max_size": DB_POOL_MAX_SIZE}
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        options = _db.setdefault("OPTIONS", {})
+        if DB_POOL:
+            options["pool"] = {"min_size": DB_POOL_MIN_SIZE, "max_size": DB_POOL_MAX_SIZE}
+        # pgbouncer in transaction pooling mode cannot keep server-side cursors across
+        # transactions (the failure CSV export streams with one).
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("ZENITH_DB_DISABLE_SERVER_SIDE_CURSORS", False)
+        if DB_IDLE_IN_TRANSACTION_TIMEOUT:
+            options["options"] = f"-c idle_in_transaction_session_timeout={DB_IDLE_IN_TRANSACTION_TIMEOUT * 1000}"
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {

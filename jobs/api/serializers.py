@@ -43,6 +43,8 @@ class SubmitJobSerializer(serializers.Serializer):
     items = ItemsField(help_text="The records, each a JSON object (at most 1,000,000).")
     priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
     options = serializers.DictField(required=False, default=dict)
+    batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False,
+                                          help_text="Override the optimizer's batch size.")
 
 
 class UploadJobSerializer(serializers.Serializer):
@@ -54,6 +56,8 @@ class UploadJobSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["csv", "json", "jsonl"], required=False,
                                      help_text="Override detection from the file name.")
     options = serializers.JSONField(required=False, default=dict, help_text="A JSON object of data-type options.")
+    batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False,
+                                          help_text="Override the optimizer's batch size.")
 
     def validate_file(self, file):
         if file.size > settings.ZENITH_MAX_UPLOAD_BYTES:

@@ -95,7 +95,7 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                 job = services.submit_file(
                     project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
                     raw=raw, name=upload.name, fmt=data.get("format"), priority=data["priority"],
-                    options=data["options"], submitted_by=request.user,
+                    options=data["options"], submitted_by=request.user, batch_size=data.get("batch_size"),
                     correlation_id=getattr(request, "correlation_id", ""))
         else:
             form = s.SubmitJobSerializer(data=request.data)
@@ -104,7 +104,7 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             job = services.submit_job(
                 project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
                 records=data["items"], priority=data["priority"], options=data["options"],
-                submitted_by=request.user, input_format="items",
+                submitted_by=request.user, input_format="items", batch_size=data.get("batch_size"),
                 correlation_id=getattr(request, "correlation_id", ""))
         body = {"job_id": job.id, "status": job.status, "total_items": job.total_items,
                 "total_batches": job.total_batches, "batch_size": job.batch_config.get("size")}

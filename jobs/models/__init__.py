@@ -14,10 +14,28 @@ from .core import (
     Project,
     RerunScope,
 )
-from .domain import Transaction
+from .domain import (
+    AnalysisRecord,
+    EmbeddingBand,
+    EntityName,
+    Finding,
+    MatchOutcome,
+    Severity,
+    StatementMatch,
+    TextEmbedding,
+    Transaction,
+)
 
 __all__ = [
     "ACTIVE_BATCH_STATUSES",
+    "AnalysisRecord",
+    "EmbeddingBand",
+    "EntityName",
+    "Finding",
+    "MatchOutcome",
+    "Severity",
+    "StatementMatch",
+    "TextEmbedding",
     "TERMINAL_BATCH_STATUSES",
     "TERMINAL_JOB_STATUSES",
     "AttemptOutcome",

@@ -1,4 +1,9 @@
-"""Rows that data-type handlers write: the results of processing, keyed for idempotency."""
+"""Rows that data-type handlers write: the results of processing, keyed for idempotency.
+
+Every result row of a job carries `(job, item_index)` (the record's position in the job's
+input) and is unique on it, so a batch that runs twice cannot write its results twice, and
+`ON CONFLICT DO NOTHING` inserts stay cheap. Rows are deleted with their job (retention).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,153 @@ class Transaction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="transaction_project_external_id")
         ]
-        indexes = [models.Index(fields=["project", "date"], name="transaction_project_date")]
+        indexes = [
+            models.Index(fields=["project", "date"], name="transaction_project_date"),
+            # Reconciliation looks ledger rows up by reference and by amount range.
+            models.Index(fields=["project", "reference"], name="transaction_project_reference"),
+            models.Index(fields=["project", "amount"], name="transaction_project_amount"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.amount} {self.currency}"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class AnalysisRecord(models.Model):
+    """The compact working set of an `analysis` job: what the job-wide rules (duplicate
+    payments, per-account outliers) need, written per batch, read once by the finalizer."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="+")
+    item_index = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=128)
+    date = models.DateField()
+    amount = models.DecimalField(max_digits=20, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    account = models.CharField(max_length=128, blank=True, default="")
+    counterparty = models.CharField(max_length=255, blank=True, default="")
+    counterparty_key = models.CharField(max_length=255, blank=True, default="")
+    reference = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "item_index"], name="analysis_record_job_item")]
+
+
+class Finding(models.Model):
+    """One red flag raised on one record by one rule, with a plain-language explanation."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="findings")
+    rule = models.CharField(max_length=32)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    item_index = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=128)
+    date = models.DateField()
+    amount = models.DecimalField(max_digits=20, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    account = models.CharField(max_length=128, blank=True, default="")
+    counterparty = models.CharField(max_length=255, blank=True, default="")
+    score = models.FloatField(null=True, blank=True)
+    related_external_id = models.CharField(max_length=128, blank=True, default="")
+    explanation = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["job", "item_index", "rule"]
+        constraints = [models.UniqueConstraint(fields=["job", "rule", "item_index"], name="finding_job_rule_item")]
+        indexes = [models.Index(fields=["job", "severity"], name="finding_job_severity")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.external_id}"
+
+
+class MatchOutcome(models.TextChoices):
+    MATCHED = "matched", "Matched"
+    AMBIGUOUS = "ambiguous", "Ambiguous"
+    UNMATCHED = "unmatched", "Unmatched"
+
+
+class StatementMatch(models.Model):
+    """How one bank-statement line of a `reconciliation` job ended: matched to one ledger
+    transaction, ambiguous between candidates, or unmatched."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="statement_matches")
+    item_index = models.PositiveIntegerField()
+    line_id = models.CharField(max_length=128)
+    date = models.DateField()
+    amount = models.DecimalField(max_digits=20, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    counterparty = models.CharField(max_length=255, blank=True, default="")
+    reference = models.CharField(max_length=128, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    outcome = models.CharField(max_length=12, choices=MatchOutcome.choices)
+    stage = models.CharField(max_length=16, blank=True, default="")  # reference, amount_date, counterparty
+    transaction = models.ForeignKey(Transaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    matched_external_id = models.CharField(max_length=128, blank=True, default="")
+    confidence = models.FloatField(null=True, blank=True)
+    candidates = models.JSONField(default=list, blank=True)  # external ids, best first
+    explanation = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["job", "item_index"]
+        constraints = [models.UniqueConstraint(fields=["job", "item_index"], name="statement_match_job_item")]
+        indexes = [
+            models.Index(fields=["job", "outcome"], name="statement_match_job_outcome"),
+            models.Index(fields=["job", "transaction"], name="statement_match_job_tx"),
+        ]
+
+
+class EntityName(models.Model):
+    """A name from an `entity` job: normalised, with a stable key (a hash of the normalised
+    name, equal across jobs and projects) and the key of its near-duplicate group."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="entity_names")
+    item_index = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=128, blank=True, default="")
+    name = models.CharField(max_length=255)
+    normalized_name = models.CharField(max_length=255)
+    entity_key = models.CharField(max_length=16)
+    group_key = models.CharField(max_length=16)
+    group_size = models.PositiveIntegerField(default=1)  # distinct normalised names in the group
+    entity_type = models.CharField(max_length=32, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+
+    class Meta:
+        ordering = ["job", "item_index"]
+        constraints = [models.UniqueConstraint(fields=["job", "item_index"], name="entity_name_job_item")]
+        indexes = [models.Index(fields=["job", "group_key"], name="entity_name_job_group")]
+
+
+class TextEmbedding(models.Model):
+    """A vector for one text of an `embedding` job (float32, little-endian, L2-normalised)."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="embeddings")
+    item_index = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=128)
+    text = models.TextField()
+    method = models.CharField(max_length=64)
+    dimensions = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    duplicate_of = models.CharField(max_length=128, blank=True, default="")  # first text of its near-dup group
+    similarity = models.FloatField(null=True, blank=True)  # cosine to `duplicate_of`
+
+    class Meta:
+        ordering = ["job", "item_index"]
+        constraints = [models.UniqueConstraint(fields=["job", "item_index"], name="text_embedding_job_item")]
+        indexes = [models.Index(fields=["job", "external_id"], name="text_embedding_job_external")]
+
+
+class EmbeddingBand(models.Model):
+    """Locality-sensitive hash buckets of a text (MinHash bands): texts sharing a bucket are
+    near-duplicate candidates. Grouping by bucket happens in the database, so detection
+    needs no job-sized structure in memory."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="+")
+    key = models.BigIntegerField()
+    item_index = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "key", "item_index"], name="embedding_band_unique")]

@@ -26,7 +26,9 @@ import datetime as dt
 import logging
 import os
 import random
+import signal
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -159,6 +161,7 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
         token = _claim(batch, job, worker_name)
         if token is None:
             return "claimed-elsewhere"
+        _restart_hard_limit(spec.time_limit)
         started = time.monotonic()
         try:
             outcome = _execute(batch, job, spec, token, worker_name)
@@ -187,6 +190,18 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
                                outcome["processed"], outcome["failed"], system_errors=outcome["errors"])
         _record_breaker(redis, spec, ok=outcome["processed"], errors=outcome["errors"], probe=probe)
         return outcome["status"]
+
+
+def _restart_hard_limit(seconds: int) -> None:
+    """Counts the hard time limit from the claim, not from the dequeue: RQ armed SIGALRM for
+    the whole message (including a throttle wait); re-arming keeps RQ's handler, which raises
+    JobTimeoutException inside the batch. Only done where that handler is installed (an RQ
+    worker's main thread), never in a process without one, where SIGALRM would kill it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None):
+        return
+    signal.alarm(max(1, int(seconds)))
 
 
 def _gate(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, redis) -> tuple[str | None, bool]:

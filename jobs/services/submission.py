@@ -9,6 +9,7 @@ leaves no job, batch or queued message behind.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -31,6 +32,7 @@ from ..selectors import backlog_totals
 logger = logging.getLogger(__name__)
 
 FLUSH_EVERY_BATCHES = 20
+MAX_BATCH_SIZE = 10_000
 MAX_OPTIONS_BYTES = 64 * 1024
 
 
@@ -133,12 +135,20 @@ def submit_job(
     input_name: str = "",
     input_format: str = "",
     correlation_id: str = "",
+    batch_size: int | None = None,
 ) -> ProcessingJob:
+    """Stores the records as batches and opens the job's window. `batch_size` overrides the
+    optimizer's choice (1 to MAX_BATCH_SIZE) when a caller knows its data best."""
     spec = get_data_type(data_type)
     priority = validate_priority(priority)
     options = validate_options(options)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or not 1 <= batch_size <= MAX_BATCH_SIZE):
+        raise SubmissionError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
     check_admission(spec)
     config = optimizer.calculate_batch_config(spec.batch_size)
+    if batch_size is not None:
+        config = dataclasses.replace(config, size=batch_size)
     limit = settings.ZENITH_MAX_ITEMS_PER_JOB
     checksum = hashlib.sha256()
 

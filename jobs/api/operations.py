@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -47,7 +47,9 @@ class DeadLetterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         job_id = self.request.query_params.get("job_id")
         return batches.filter(job_id=job_id) if job_id else batches
 
-    @extend_schema(request=None, responses={200: serializers.DictField()})
+    @extend_schema(request=None, responses={200: inline_serializer("Requeued", {
+        "status": serializers.CharField(), "batches": serializers.IntegerField(),
+        "items": serializers.IntegerField()})})
     @action(detail=True, methods=["post"])
     def requeue(self, request, pk=None):
         batch = self.get_queryset().filter(pk=pk).first() if str(pk).isdigit() else None
@@ -61,6 +63,15 @@ class BreakerForceSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["open", "closed", "auto"])
 
 
+class BreakerStatusSerializer(serializers.Serializer):
+    data_type = serializers.CharField()
+    state = serializers.ChoiceField(choices=["closed", "open", "half_open"])
+    forced = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+    opened_at = serializers.FloatField(allow_null=True)
+    reopens_at = serializers.FloatField(allow_null=True)
+
+
 @extend_schema(tags=["operations"])
 class BreakerViewSet(viewsets.ViewSet):
     """Circuit breaker per data type; staff may force one open or closed, or back to auto."""
@@ -71,12 +82,12 @@ class BreakerViewSet(viewsets.ViewSet):
     def get_permissions(self):
         return [IsAdminUser()] if self.action == "force" else [IsAuthenticated()]
 
-    @extend_schema(responses={200: serializers.ListField(child=serializers.DictField())})
+    @extend_schema(responses={200: BreakerStatusSerializer(many=True)})
     def list(self, request):
         redis = get_redis()
         return Response([breaker.status(redis, name) for name in known_data_types()])
 
-    @extend_schema(request=BreakerForceSerializer, responses={200: serializers.DictField()})
+    @extend_schema(request=BreakerForceSerializer, responses={200: BreakerStatusSerializer})
     @action(detail=True, methods=["post"])
     def force(self, request, data_type=None):
         spec = get_data_type(data_type)

@@ -1,6 +1,8 @@
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from .operations import BreakerViewSet, DeadLetterViewSet
+from .results import JobResultsView
 from .views import BatchJobViewSet, ProjectViewSet
 
 
@@ -18,4 +20,7 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")
 router.register("breakers", BreakerViewSet, basename="breaker")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^batch-jobs/(?P<pk>[0-9a-fA-F-]{32,36})/results/?$", JobResultsView.as_view(), name="batch-job-results"),
+    *router.urls,
+]

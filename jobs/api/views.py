@@ -64,6 +64,14 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         except (ValueError, ValidationError):
             raise NotFound("Job not found") from None
 
+    def handle_exception(self, exc):
+        # Errors are always JSON, even on a request that asked for the CSV download.
+        response = super().handle_exception(exc)
+        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def get_throttles(self):
         if self.action == "submit":
             self.throttle_scope = "submissions"

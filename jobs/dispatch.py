@@ -18,12 +18,13 @@ the reconciler can always tell whether Redis still holds it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 from rq import Queue
@@ -94,35 +95,76 @@ def send_on_commit(batch_id: int, rq_job_id: str, spec: DataTypeSpec, priority: 
     transaction.on_commit(send)
 
 
-def fill_window(job: ProcessingJob, *, pace: bool = True) -> int:
+@dataclasses.dataclass(frozen=True)
+class Window:
+    queued: int
+    kept: int | None = None  # handed to the calling message instead of a message of its own
+
+
+def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None = None) -> Window:
     """Moves pending batches of `job` to queued until its window is full. Call inside a
-    transaction; messages go out when it commits. Returns how many were queued."""
+    transaction; messages go out when it commits. With `keep_for` (the RQ id of the message
+    running now), the first batch is kept for that message to run next (a chain) instead."""
     cap = max(1, int((job.batch_config or {}).get("concurrent_batches") or 1))
+    delay_ms = int((job.batch_config or {}).get("delay_between_batches_ms") or 0) if pace else 0
+    not_before = timezone.now() + dt.timedelta(milliseconds=delay_ms) if delay_ms else None
+    pick = _pick_postgres if connection.vendor == "postgresql" else _pick_generic
+    picked = sorted(pick(job, cap, not_before, keep_for), key=lambda row: row[1])
+    if not picked:
+        return Window(0)
+    spec = get_data_type(job.data_type)
+    kept = None
+    for batch_id, number, rq_job_id in picked:
+        if keep_for is not None and rq_job_id == keep_for:
+            kept = batch_id
+        else:
+            send_on_commit(batch_id, rq_job_id, spec, job.priority, at_front=number <= FRONT_BATCHES)
+    return Window(len(picked), kept)
+
+
+def _pick_postgres(job: ProcessingJob, cap: int, not_before, keep_for: str | None) -> list[tuple[int, int, str]]:
+    """Count, pick and mark in one statement: this runs in every batch's commit. The first
+    picked batch gets `keep_for` as its message id when given."""
+    table = Batch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH active AS (
+                SELECT count(*) AS n FROM "{table}" WHERE job_id = %(job)s AND status IN ('queued', 'running')
+            ), picked AS (
+                SELECT id, number FROM "{table}" WHERE job_id = %(job)s AND status = 'pending' ORDER BY number
+                LIMIT GREATEST(%(cap)s - (SELECT n FROM active), 0) FOR UPDATE SKIP LOCKED
+            )
+            UPDATE "{table}" AS b SET status = 'queued', queued_at = statement_timestamp(),
+                   not_before = %(not_before)s,
+                   rq_job_id = CASE WHEN %(keep)s::text IS NOT NULL AND b.number = (SELECT min(number) FROM picked)
+                                    THEN %(keep)s::text ELSE replace(gen_random_uuid()::text, '-', '') END
+            FROM picked WHERE b.id = picked.id AND b.status = 'pending'
+            RETURNING b.id, b.number, b.rq_job_id
+            """,
+            {"job": job.id, "cap": cap, "not_before": not_before, "keep": keep_for},
+        )
+        return cursor.fetchall()
+
+
+def _pick_generic(job: ProcessingJob, cap: int, not_before, keep_for: str | None) -> list[tuple[int, int, str]]:
     active = Batch.objects.filter(job_id=job.id, status__in=ACTIVE_BATCH_STATUSES).count()
     wanted = cap - active
     if wanted <= 0:
-        return 0
+        return []
     candidates = list(
         Batch.objects.select_for_update(skip_locked=True)
         .filter(job_id=job.id, status=BatchStatus.PENDING)
         .order_by("number")
         .values_list("id", "number")[:wanted]
     )
-    if not candidates:
-        return 0
-    spec = get_data_type(job.data_type)
-    delay_ms = int((job.batch_config or {}).get("delay_between_batches_ms") or 0) if pace else 0
-    not_before = timezone.now() + dt.timedelta(milliseconds=delay_ms) if delay_ms else None
-    queued = 0
+    picked = []
     for batch_id, number in candidates:
-        rq_job_id = uuid.uuid4().hex
-        updated = Batch.objects.filter(id=batch_id, status=BatchStatus.PENDING).update(
-            status=BatchStatus.QUEUED, queued_at=Now(), rq_job_id=rq_job_id, not_before=not_before,
-        )
-        if updated:
-            queued += 1
-            send_on_commit(batch_id, rq_job_id, spec, job.priority, at_front=number <= FRONT_BATCHES)
-    return queued
+        rq_job_id = keep_for if keep_for is not None and not picked else uuid.uuid4().hex
+        if Batch.objects.filter(id=batch_id, status=BatchStatus.PENDING).update(
+                status=BatchStatus.QUEUED, queued_at=Now(), rq_job_id=rq_job_id, not_before=not_before):
+            picked.append((batch_id, number, rq_job_id))
+    return picked
 
 
 def resend(batch: Batch, *, delay: float = 0.0) -> bool:

@@ -43,6 +43,13 @@ class ZenithWorker(SimpleWorker):
             return
         super().heartbeat(timeout, pipeline)
 
+    def request_stop(self, signum, frame):
+        # A warm shutdown: the current batch finishes, no chained batch starts after it.
+        from jobs.services.execution import SHUTDOWN
+
+        SHUTDOWN.set()
+        return super().request_stop(signum, frame)
+
     def perform_job(self, job, queue) -> bool:
         close_old_connections()
         try:

@@ -194,6 +194,9 @@ ZENITH_REQUEUE_GRACE_SECONDS = env_float("ZENITH_REQUEUE_GRACE_SECONDS", 10.0)
 ZENITH_THROTTLE_MAX_INLINE_WAIT = env_float("ZENITH_THROTTLE_MAX_INLINE_WAIT", 2.0)
 # Scale for the optimizer's delay between batches of one job (seed: 100/200/500 ms); 0 = off.
 ZENITH_BATCH_DELAY_FACTOR = env_float("ZENITH_BATCH_DELAY_FACTOR", 1.0)
+# A message may go on with its job's next batches for this long before giving the worker
+# back to the queues (0 = one batch per message).
+ZENITH_CHAIN_SECONDS = env_float("ZENITH_CHAIN_SECONDS", 5.0)
 # Per-job cap on concurrently queued+running batches; 0 = use the optimizer's choice.
 ZENITH_MAX_CONCURRENT_BATCHES = env_int("ZENITH_MAX_CONCURRENT_BATCHES", 0)
 # Workers are recycled after this many batches (seed: worker_max_tasks_per_child=50) or when

@@ -51,7 +51,6 @@ from ..models import (
     AttemptOutcome,
     Batch,
     BatchAttempt,
-    BatchPayload,
     BatchStatus,
     FailureKind,
     ItemFailure,
@@ -65,6 +64,9 @@ from .accounting import WAITING_PREFIX, apply_job_delta
 logger = logging.getLogger(__name__)
 
 CHECK_EVERY_ITEMS = 64
+
+# Set by the worker on a warm shutdown: finish the current batch, start no chained one.
+SHUTDOWN = threading.Event()
 
 
 class BatchCancelled(Exception):
@@ -135,61 +137,85 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
     """Entry point for one batch message. Returns a short word for RQ's result.
 
     `message_id` is the RQ job id of the message being handled; a message that is no longer
-    the batch's current one (superseded by a resend) is ignored."""
+    the batch's current one (superseded by a resend) is ignored.
+
+    A message may run a chain of its job's batches: when a batch commits, the transaction
+    that refills the job's window can hand the next pending batch to this same message
+    instead of sending it a message of its own, for up to ZENITH_CHAIN_SECONDS. That saves
+    RQ's bookkeeping per batch (measured at about a fifth of a 750-item batch's time) while
+    other jobs still get the worker at least every few seconds. A warm shutdown ends the
+    chain after the current batch."""
     worker_name = worker_name or default_worker_name()
-    batch = Batch.objects.select_related("job").filter(id=batch_id).first()
+    chain_until = time.monotonic() + settings.ZENITH_CHAIN_SECONDS if message_id else 0.0
+    word, next_id = _run_one(batch_id, worker_name, message_id, chain_until)
+    while next_id is not None:
+        word, next_id = _run_one(next_id, worker_name, message_id, chain_until)
+    return word
+
+
+def _run_one(batch_id: int, worker_name: str, message_id: str | None,
+             chain_until: float) -> tuple[str, int | None]:
+    """Runs one batch if PostgreSQL says it may. Returns (a word for RQ, the id of the next
+    batch this message should run, if any)."""
+    batch = Batch.objects.select_related("job", "payload").filter(id=batch_id).first()
     if batch is None:
-        return "missing"
-    job = batch.job
-    with correlation(job.correlation_id):
-        if batch.status not in (BatchStatus.QUEUED, BatchStatus.RETRYING):
-            return f"skipped:{batch.status}"
-        if message_id and batch.rq_job_id and message_id != batch.rq_job_id:
-            return "superseded"
-        if job.cancel_requested_at:
-            from .control import cancel_unstarted_batches
+        return "missing", None
+    with correlation(batch.job.correlation_id):
+        return _run_loaded(batch, batch.job, worker_name, message_id, chain_until)
 
-            cancel_unstarted_batches(job.id)
-            return "cancelled"
-        spec = get_data_type(job.data_type)
-        redis = get_redis()
 
-        wait_reason, probe = _gate(batch, job, spec, redis)
-        if wait_reason is not None:
-            return wait_reason
+def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: str | None,
+                chain_until: float) -> tuple[str, int | None]:
+    if batch.status not in (BatchStatus.QUEUED, BatchStatus.RETRYING):
+        return f"skipped:{batch.status}", None
+    if message_id and batch.rq_job_id and message_id != batch.rq_job_id:
+        return "superseded", None
+    if job.cancel_requested_at:
+        from .control import cancel_unstarted_batches
 
-        token = _claim(batch, job, worker_name)
-        if token is None:
-            return "claimed-elsewhere"
-        _restart_hard_limit(spec.time_limit)
-        started = time.monotonic()
-        try:
-            outcome = _execute(batch, job, spec, token, worker_name)
-        except (KeyboardInterrupt, SystemExit):
-            _release_interrupted(batch.id, token, worker_name)
-            raise
-        except BatchCancelled:
-            from .control import cancel_running_batch
+        cancel_unstarted_batches(job.id)
+        return "cancelled", None
+    spec = get_data_type(job.data_type)
+    redis = get_redis()
 
-            cancel_running_batch(batch.id, token)
-            return "cancelled"
-        except LeaseLost:
-            log_event("batch.lease_lost", job, level=logging.WARNING, batch=batch.number, attempt=batch.attempts)
-            return "lease-lost"
-        except Exception as exc:
-            _reset_broken_connections()
-            outcome_kind = (AttemptOutcome.TIMEOUT if isinstance(exc, (JobTimeoutException, SoftTimeLimitExceeded))
-                            else AttemptOutcome.ERROR)
-            record_failed_attempt(batch.id, token, outcome_kind, f"{type(exc).__name__}: {exc}",
-                                  traceback.format_exc(), worker_name)
-            _record_breaker(redis, spec, ok=0, errors=batch.item_count, probe=probe)
-            metrics.batch_finished(spec.name, "error", time.monotonic() - started, 0, 0,
-                                   system_errors=batch.item_count)
-            return "error"
-        metrics.batch_finished(spec.name, outcome["status"], time.monotonic() - started,
-                               outcome["processed"], outcome["failed"], system_errors=outcome["errors"])
-        _record_breaker(redis, spec, ok=outcome["processed"], errors=outcome["errors"], probe=probe)
-        return outcome["status"]
+    wait_reason, probe = _gate(batch, job, spec, redis)
+    if wait_reason is not None:
+        return wait_reason, None
+
+    token = _claim(batch, job, worker_name)
+    if token is None:
+        return "claimed-elsewhere", None
+    _restart_hard_limit(spec.time_limit)
+    started = time.monotonic()
+    chaining = chain_until and time.monotonic() < chain_until and not SHUTDOWN.is_set()
+    keep_for = message_id if chaining else None
+    try:
+        outcome = _execute(batch, job, spec, token, worker_name, keep_for)
+    except (KeyboardInterrupt, SystemExit):
+        _release_interrupted(batch.id, token, worker_name)
+        raise
+    except BatchCancelled:
+        from .control import cancel_running_batch
+
+        cancel_running_batch(batch.id, token)
+        return "cancelled", None
+    except LeaseLost:
+        log_event("batch.lease_lost", job, level=logging.WARNING, batch=batch.number, attempt=batch.attempts)
+        return "lease-lost", None
+    except Exception as exc:
+        _reset_broken_connections()
+        outcome_kind = (AttemptOutcome.TIMEOUT if isinstance(exc, (JobTimeoutException, SoftTimeLimitExceeded))
+                        else AttemptOutcome.ERROR)
+        record_failed_attempt(batch.id, token, outcome_kind, f"{type(exc).__name__}: {exc}",
+                              traceback.format_exc(), worker_name)
+        _record_breaker(redis, spec, ok=0, errors=batch.item_count, probe=probe)
+        metrics.batch_finished(spec.name, "error", time.monotonic() - started, 0, 0,
+                               system_errors=batch.item_count)
+        return "error", None
+    metrics.batch_finished(spec.name, outcome["status"], time.monotonic() - started,
+                           outcome["processed"], outcome["failed"], system_errors=outcome["errors"])
+    _record_breaker(redis, spec, ok=outcome["processed"], errors=outcome["errors"], probe=probe)
+    return outcome["status"], outcome["next"]
 
 
 def _restart_hard_limit(seconds: int) -> None:
@@ -250,6 +276,7 @@ def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | No
     if not claimed:
         return None
     batch.attempts += 1
+    batch.started_at = timezone.now()  # the row holds the database's clock; this is for attempt records
     if job.status == JobStatus.PENDING:
         ProcessingJob.objects.filter(id=job.id, status=JobStatus.PENDING).update(
             status=JobStatus.PROCESSING, started_at=Now()
@@ -258,9 +285,10 @@ def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | No
     return token
 
 
-def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, worker_name: str) -> dict:
+def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, worker_name: str,
+             keep_for: str | None = None) -> dict:
     started = time.monotonic()
-    payload = BatchPayload.objects.get(batch_id=batch.id)
+    payload = batch.payload
     items = payloads.decode_items(payload.codec, payload.data)
     scope = batch.rerun_scope
     indexes = range(batch.start_index, batch.start_index + batch.item_count)
@@ -277,7 +305,7 @@ def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.U
                        checkpoint=checkpoint)
     results = _validate_items(spec, job, batch, items, indexes, ctx, checkpoint)
     checkpoint()
-    return _commit(batch, job, spec, token, ctx, results, rerun_indexes, worker_name, started)
+    return _commit(batch, job, spec, token, ctx, results, rerun_indexes, worker_name, started, keep_for)
 
 
 def _validate_items(spec, job, batch, items, indexes, ctx, checkpoint) -> ItemResults:
@@ -312,7 +340,8 @@ def _validate_items(spec, job, batch, items, indexes, ctx, checkpoint) -> ItemRe
 
 
 def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, ctx: BatchContext,
-            results: ItemResults, rerun_indexes: list[int] | None, worker_name: str, started: float) -> dict:
+            results: ItemResults, rerun_indexes: list[int] | None, worker_name: str, started: float,
+            keep_for: str | None = None) -> dict:
     handler = spec.handler
     retry_items = results.error_count > 0 and batch.attempts <= spec.max_retries
     delay = retry_delay(batch.attempts) if retry_items else 0.0
@@ -320,46 +349,52 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
         for failure in results.failures:
             if failure.kind == FailureKind.ERROR:
                 failure.message = f"{failure.message} (gave up after {batch.attempts} attempts)"[:2000]
+    status = BatchStatus.RETRYING if retry_items else BatchStatus.SUCCEEDED
+    rq_job_id = uuid.uuid4().hex if retry_items else batch.rq_job_id
+    last_error = ""
+    if results.error_count:
+        sample = next(f for f in results.failures if f.kind == FailureKind.ERROR)
+        last_error = f"{results.error_count} item(s) raised, e.g. item {sample.item_index}: {sample.message}"
+    ok = len(results.rows)
     with transaction.atomic():
-        current = Batch.objects.select_for_update().filter(id=batch.id, status=BatchStatus.RUNNING,
-                                                           claim_token=token).first()
-        if current is None:
-            raise LeaseLost(f"batch {batch.id} is no longer ours at commit")
         new_stats = handler.persist(results.rows, ctx) or {}
-        ok = len(results.rows)
         if rerun_indexes is None:
-            processed = ok
-            failed = len(results.failures)
+            # A first run: the batch has committed nothing before, its counts start at zero.
+            before_processed = before_failed = 0
+            processed, failed = ok, len(results.failures)
         else:
+            current = Batch.objects.select_for_update().filter(id=batch.id, status=BatchStatus.RUNNING,
+                                                               claim_token=token).first()
+            if current is None:
+                raise LeaseLost(f"batch {batch.id} is no longer ours at commit")
+            before_processed, before_failed = current.processed_count, current.failed_count
             processed = current.processed_count + ok
             failed = current.failed_count - len(rerun_indexes) + len(results.failures)
             ItemFailure.objects.filter(batch_id=batch.id, item_index__in=rerun_indexes).delete()
             new_stats = _merge_stats(current.stats or {}, new_stats)
-        ItemFailure.objects.bulk_create(results.failures, batch_size=1000)
-        status = BatchStatus.RETRYING if retry_items else BatchStatus.SUCCEEDED
-        rq_job_id = uuid.uuid4().hex if retry_items else current.rq_job_id
-        last_error = ""
-        if results.error_count:
-            sample = next(f for f in results.failures if f.kind == FailureKind.ERROR)
-            last_error = f"{results.error_count} item(s) raised, e.g. item {sample.item_index}: {sample.message}"
-        Batch.objects.filter(id=batch.id).update(
+        # Compare-and-set on the claim: if the reconciler gave the batch to another worker,
+        # nothing of this run is kept.
+        updated = Batch.objects.filter(id=batch.id, status=BatchStatus.RUNNING, claim_token=token).update(
             status=status, processed_count=processed, failed_count=failed, stats=new_stats,
             finished_at=Now(), claim_token=None, last_error=last_error[:4000], rq_job_id=rq_job_id,
             rerun_scope=RerunScope.ERRORS if retry_items else RerunScope.ALL,
             next_attempt_at=(timezone.now() + dt.timedelta(seconds=delay)) if retry_items else None,
         )
+        if not updated:
+            raise LeaseLost(f"batch {batch.id} is no longer ours at commit")
+        ItemFailure.objects.bulk_create(results.failures, batch_size=1000)
         if retry_items:
             BatchAttempt.objects.create(batch_id=batch.id, number=batch.attempts, outcome=AttemptOutcome.ITEM_ERRORS,
-                                        worker_name=worker_name, started_at=current.started_at,
+                                        worker_name=worker_name, started_at=batch.started_at,
                                         error=last_error[:4000])
             dispatch.send_on_commit(batch.id, rq_job_id, spec, job.priority, delay=delay)
         counters = apply_job_delta(
             job.id, clear_waiting=True,
-            items_processed=processed - current.processed_count,
-            items_failed=failed - current.failed_count,
+            items_processed=processed - before_processed,
+            items_failed=failed - before_failed,
             batches_completed=1 if status == BatchStatus.SUCCEEDED else 0,
         )
-        dispatch.fill_window(job)
+        window = dispatch.fill_window(job, keep_for=keep_for)
         if counters.all_batches_terminal and not counters.completed_at_set:
             dispatch.send_finalizer_on_commit(job)
     duration = time.monotonic() - started
@@ -369,7 +404,7 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
               failed=len(results.failures), item_errors=results.error_count,
               retry_in_s=round(delay, 2) if retry_items else None)
     return {"status": "retrying" if retry_items else "succeeded", "processed": ok,
-            "failed": len(results.failures), "errors": results.error_count}
+            "failed": len(results.failures), "errors": results.error_count, "next": window.kept}
 
 
 def _merge_stats(old: dict, new: dict) -> dict:

@@ -23,6 +23,7 @@ import logging
 
 from django.conf import settings
 from django.db.models import Count, F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from rq.job import Job as RQJob
 
@@ -82,7 +83,9 @@ def reconcile(limit: int = 1000) -> ReconcileReport:
 
 
 def _recover_lost_batches(now: dt.datetime, limit: int) -> int:
-    cutoff = now - dt.timedelta(seconds=settings.ZENITH_BATCH_LEASE_SECONDS)
+    # Heartbeats are written with the database's clock; compare with it too, so a skewed
+    # clock on the reconciler's host cannot make a live batch look dead.
+    cutoff = Now() - dt.timedelta(seconds=settings.ZENITH_BATCH_LEASE_SECONDS)
     stale = list(Batch.objects.filter(status=BatchStatus.RUNNING, heartbeat_at__lt=cutoff)
                  .values_list("id", "claim_token", "worker_name", "heartbeat_at")[:limit])
     recovered = 0
@@ -122,16 +125,20 @@ def _message_is_healthy(batch: Batch, rq_job: RQJob | None, now: dt.datetime) ->
     if state in HEALTHY_RQ_STATES:
         return True
     if state == "started":
-        # A worker holds it (sleeping for a throttle slot, or about to claim). Past the hard
-        # limit, that worker is gone.
-        started = rq_job.started_at
-        timeout = rq_job.timeout or settings.ZENITH_TIME_LIMIT
-        if started is None:
-            return True
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=dt.UTC)
-        return (now - started).total_seconds() < timeout + settings.ZENITH_REQUEUE_GRACE_SECONDS
+        # A worker holds the message but has not claimed the batch: it is sleeping for a
+        # throttle slot (at most ZENITH_THROTTLE_MAX_INLINE_WAIT), or about to claim, or it
+        # died. For a batch handed on within a chain, the message started long ago, so count
+        # from whichever is later: the message's start or the batch's queueing.
+        reference = max(_aware(rq_job.started_at) or batch.queued_at, batch.queued_at or now)
+        allowance = settings.ZENITH_REQUEUE_GRACE_SECONDS + settings.ZENITH_THROTTLE_MAX_INLINE_WAIT
+        return (now - reference).total_seconds() < allowance
     return False  # finished, failed, stopped or canceled while PostgreSQL still waits for it
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment
 
 
 def _cancel_leftovers() -> int:
@@ -155,7 +162,7 @@ def _refill_windows() -> int:
         if job.active >= cap:
             continue
         with transaction.atomic():
-            refilled += dispatch.fill_window(job, pace=False)
+            refilled += dispatch.fill_window(job, pace=False).queued
     return refilled
 
 

@@ -1,0 +1,488 @@
+"""Zenith's benchmark harness: `make bench` (or `.venv/bin/python bench/run.py --help`).
+
+It uses its own PostgreSQL database (`zenith_bench`, created and migrated) and Redis database
+(10), never the test suite's. For each size it
+1. generates N transaction records (~1 % invalid) as JSON lines and CSV under bench/out/;
+2. runs the no-queue reference: the same validation and persistence code (the transaction
+   handler's `validate` and `persist`, batches of 500, one transaction each) called directly
+   in 1 and in 2 processes over the same file;
+3. runs Zenith end to end for each worker count: a real gunicorn and `zenith_worker` pool, the
+   file uploaded over HTTP (and once through `manage.py submit_job`), waiting for the
+   finalizer; it samples the RSS of the web and every worker process and Redis's memory;
+4. optionally load-tests the status endpoint at a fixed rate while a job runs, and measures
+   the throttle's cost;
+and prints every figure, then writes them to bench/out/results.json and, with
+`--write-docs`, into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+BENCH_ENV = {
+    "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zenith_bench"),
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
+    "ZENITH_LOG_LEVEL": "WARNING",
+    "ZENITH_LOG_FORMAT": "json",
+    "PYTHONUNBUFFERED": "1",
+}
+os.environ.update({k: v for k, v in BENCH_ENV.items() if k not in os.environ or k.startswith("ZENITH_LOG")})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenith.settings")
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+
+
+def ensure_database() -> None:
+    """A fresh benchmark database each run, so every run starts from the same empty tables."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    connection.close()
+    db = settings.DATABASES["default"]
+    if not db["NAME"].startswith("zenith_bench"):
+        raise SystemExit(f"refusing to recreate database {db['NAME']!r}: the bench database name must start "
+                         "with zenith_bench")
+    admin = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                            dbname="postgres", autocommit=True)
+    admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    admin.close()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def generate(items: int) -> dict[str, Path]:
+    from jobs import sample
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    files = {"jsonl": OUT / f"transactions-{items}.jsonl", "csv": OUT / f"transactions-{items}.csv"}
+    for fmt, path in files.items():
+        if not path.exists():
+            sample.write(path, sample.transactions(items, seed=11, invalid_rate=0.01), fmt)
+    return files
+
+
+def split(path: Path, parts: int) -> list[Path]:
+    outputs = [path.with_suffix(f".part{i}{path.suffix}") for i in range(parts)]
+    if all(p.exists() for p in outputs):
+        return outputs
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0] if path.suffix == ".csv" else ""
+    body = lines[1:] if header else lines
+    per = -(-len(body) // parts)
+    for i, out in enumerate(outputs):
+        out.write_text(header + "".join(body[i * per:(i + 1) * per]))
+    return outputs
+
+
+# --- the no-queue reference -----------------------------------------------------------------
+
+def _reference_part(path: str, project_id: str, batch_size: int, queue: multiprocessing.Queue) -> None:
+    from django.db import connection, transaction
+
+    from jobs.datatypes.base import BatchContext, RecordRejected
+    from jobs.datatypes.registry import get_data_type
+    from jobs.readers import open_records
+
+    connection.close()
+    handler = get_data_type("transaction").handler
+    ctx = BatchContext(job_id=None, project_id=project_id, batch_id=0, batch_number=0, data_type="transaction",
+                       options={}, attempt=1)
+    started = time.perf_counter()
+    items = ok = 0
+    with open(path, "rb") as raw:
+        _, records = open_records(raw, name=path)
+        chunk: list = []
+
+        def flush() -> int:
+            rows = []
+            for index, record in chunk:
+                try:
+                    rows.append((index, handler.validate(record, ctx)))
+                except RecordRejected:
+                    pass
+            with transaction.atomic():
+                handler.persist(rows, ctx)
+            return len(rows)
+
+        for record in records:
+            chunk.append((items, record))
+            items += 1
+            if len(chunk) == batch_size:
+                ok += flush()
+                chunk = []
+        if chunk:
+            ok += flush()
+    queue.put({"items": items, "stored": ok, "seconds": time.perf_counter() - started})
+
+
+def reference(path: Path, processes: int, batch_size: int = 500) -> dict:
+    from django.db import connection
+
+    from jobs.models import Project, Transaction
+
+    project = Project.objects.create(id=f"ref-{processes}p-{uuid.uuid4().hex[:6]}", name="reference")
+    parts = split(path, processes) if processes > 1 else [path]
+    connection.close()
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    procs = [context.Process(target=_reference_part, args=(str(p), project.id, batch_size, queue)) for p in parts]
+    for proc in procs:
+        proc.start()
+    results = [queue.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    seconds = time.perf_counter() - started
+    items = sum(r["items"] for r in results)
+    stored = Transaction.objects.filter(project=project).count()
+    return {"processes": processes, "items": items, "stored": stored, "seconds": round(seconds, 2),
+            "items_per_second": round(items / seconds)}
+
+
+# --- Zenith end to end ------------------------------------------------------------------------
+
+class Sampler(threading.Thread):
+    """Peak RSS per process (web workers, worker pool children) and peak Redis memory."""
+
+    def __init__(self, roots: dict[str, int], redis_client):
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.redis = redis_client
+        self.rss: dict[str, int] = {}
+        self.first_rss: dict[str, int] = {}
+        self.redis_peak = 0
+        self.redis_base = int(redis_client.info("memory")["used_memory"])
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for role, pid in self.roots.items():
+                try:
+                    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+                except psutil.Error:
+                    continue
+                for proc in procs:
+                    try:
+                        key = f"{role}:{proc.pid}"
+                        rss = proc.memory_info().rss
+                    except psutil.Error:
+                        continue
+                    self.first_rss.setdefault(key, rss)
+                    self.rss[key] = max(self.rss.get(key, 0), rss)
+            try:
+                self.redis_peak = max(self.redis_peak, int(self.redis.info("memory")["used_memory"]))
+            except Exception:
+                pass
+            time.sleep(0.25)
+
+    def report(self) -> dict:
+        mb = 2 ** 20
+        web = [v for k, v in self.rss.items() if k.startswith("web")]
+        workers = {k: v for k, v in self.rss.items() if k.startswith("workers")}
+        return {
+            "web_peak_rss_mb": round(max(web) / mb) if web else None,
+            "worker_peak_rss_mb": round(max(workers.values()) / mb) if workers else None,
+            "worker_rss_growth_mb": round(max((v - self.first_rss[k]) for k, v in workers.items()) / mb, 1)
+            if workers else None,
+            "redis_peak_mb": round(self.redis_peak / mb, 1),
+            "redis_growth_mb": round((self.redis_peak - self.redis_base) / mb, 1),
+        }
+
+
+def start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def upload(port: int, token: str, path: Path, project_id: str) -> tuple[dict, float]:
+    boundary = uuid.uuid4().hex
+    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                    for k, v in {"project_id": project_id, "data_type": "transaction"}.items())
+    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    started = time.perf_counter()
+    conn.putrequest("POST", "/api/v1/batch-jobs/submit")
+    conn.putheader("Authorization", f"Token {token}")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
+    conn.endheaders()
+    conn.send(head)
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 16):
+            conn.send(chunk)
+    conn.send(tail)
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    if response.status != 201:
+        raise RuntimeError(f"upload failed: {response.status} {body}")
+    return body, time.perf_counter() - started
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("web did not start")
+
+
+def wait_workers(count: int, timeout: float = 60) -> None:
+    from rq import Worker
+
+    from jobs.redis import get_redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(Worker.all(connection=get_redis())) >= count:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("workers did not start")
+
+
+def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | None = None,
+           status_load: dict | None = None) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db.models import Max
+    from rest_framework.authtoken.models import Token
+
+    from jobs.management.commands.zenith_up import free_port
+    from jobs.models import Batch, ProcessingJob, Project, Transaction
+    from jobs.redis import get_redis
+
+    redis = get_redis()
+    redis.flushdb()
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    token, _ = Token.objects.get_or_create(user=user)
+    project = Project.objects.create(id=f"zenith-{workers}w-{uuid.uuid4().hex[:6]}", name="bench")
+    project.members.add(user)
+    env = {**os.environ, **(extra_env or {})}
+    port = free_port(18900)
+    OUT.mkdir(parents=True, exist_ok=True)
+    pool = start([sys.executable, "manage.py", "zenith_worker", "--processes", str(workers)], env, OUT / "workers.log")
+    web = start([sys.executable, "-m", "gunicorn", "zenith.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                 "--workers", "2", "--threads", "4", "--timeout", "900"], env, OUT / "web.log")
+    try:
+        wait_port(port)
+        wait_workers(workers)
+        sampler = Sampler({"web": web.pid, "workers": pool.pid}, redis)
+        sampler.start()
+        started = time.perf_counter()
+        started_at = dt.datetime.now(dt.timezone.utc)
+        if via == "http":
+            body, submit_seconds = upload(port, token.key, path, project.id)
+            job_id = body["job_id"]
+        else:
+            subprocess.run([sys.executable, "manage.py", "submit_job", str(path), "--type", "transaction",
+                            "--project", project.id], cwd=ROOT, env=env, check=True, capture_output=True)
+            submit_seconds = time.perf_counter() - started
+            job_id = ProcessingJob.objects.get(project=project).id
+        load = None
+        if status_load:
+            load = status_endpoint_load(port, token.key, job_id, **status_load)
+        while True:
+            job = ProcessingJob.objects.get(id=job_id)
+            if job.completed_at:
+                break
+            time.sleep(0.1)
+        seconds = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
+        last_batch = Batch.objects.filter(job=job).aggregate(last=Max("finished_at"))["last"]
+        rows = Transaction.objects.filter(project=project).count()
+        identity = job.items_processed + job.items_failed + job.items_skipped == job.total_items
+        result = {
+            "workers": workers, "via": via, "items": job.total_items, "seconds": round(seconds, 2),
+            "items_per_second": round(job.total_items / seconds), "submit_seconds": round(submit_seconds, 2),
+            "first_batch_after_s": round((job.started_at - started_at).total_seconds(), 2) if job.started_at else None,
+            "finalize_lag_ms": round((job.completed_at - last_batch).total_seconds() * 1000, 1) if last_batch else None,
+            "batches": job.total_batches, "batch_size": job.batch_config.get("size"),
+            "window": job.batch_config.get("concurrent_batches"), "status": job.status,
+            "processed": job.items_processed, "failed": job.items_failed, "rows_in_postgres": rows,
+            "accounting_identity": identity and rows == job.items_processed, **sampler.report(),
+        }
+        if load:
+            result["status_load"] = load
+        return result
+    finally:
+        stop(web)
+        stop(pool)
+
+
+def status_endpoint_load(port: int, token: str, job_id: str, rate: float = 200, seconds: float = 30,
+                         threads: int = 16) -> dict:
+    """A bounded open-loop load: request i is due at t0 + i/rate, spread over `threads`
+    keep-alive connections; latency is measured from send to full response."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    t0 = time.perf_counter() + 0.2
+
+    def client(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for i in range(offset, total, threads):
+            due = t0 + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            begin = time.perf_counter()
+            try:
+                conn.request("GET", f"/api/v1/batch-jobs/{job_id}", headers={"Authorization": f"Token {token}"})
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            elapsed = time.perf_counter() - begin
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    errors[0] += 1
+
+    pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    latencies.sort()
+    achieved = len(latencies) / (time.perf_counter() - t0)
+    pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
+    return {"target_rps": rate, "achieved_rps": round(achieved, 1), "requests": len(latencies),
+            "errors": errors[0], "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(latencies[-1] * 1000, 1)}
+
+
+def throttle_cost(calls: int = 20_000) -> dict:
+    """Round trips of the throttle's Lua script (what every batch pays when a limit is set)."""
+    from jobs import throttle
+    from jobs.datatypes.registry import DataTypeSpec, parse_rate
+    from jobs.redis import get_redis
+
+    spec = DataTypeSpec(name="bench-throttle", handler_path="jobs.datatypes.base.Handler",
+                        rate_limit=parse_rate("1000000/s"), item_rate_limit=parse_rate("100000000/s"))
+    redis = get_redis()
+    started = time.perf_counter()
+    for _ in range(calls):
+        throttle.acquire(redis, spec, 500, 0.0)
+    per_call = (time.perf_counter() - started) / calls
+    return {"calls": calls, "microseconds_per_call": round(per_call * 1e6, 1)}
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+def machine() -> dict:
+    import django
+    import redis as redis_lib
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+    from jobs.redis import get_redis
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "django": django.get_version(), "postgresql": pg,
+            "redis": get_redis().info("server")["redis_version"], "redis_py": redis_lib.__version__,
+            "date": dt.date.today().isoformat()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000", help="Item counts, comma-separated.")
+    parser.add_argument("--workers", default="1,2,4", help="Worker processes to try on the smallest size.")
+    parser.add_argument("--large-workers", type=int, default=2, help="Worker processes for the larger sizes.")
+    parser.add_argument("--status-load", action="store_true", help="Load-test the status endpoint (30 s at 200/s).")
+    parser.add_argument("--write-docs", action="store_true", help="Write the figures into docs/performance.md.")
+    args = parser.parse_args()
+
+    setup_django()
+    ensure_database()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    worker_counts = [int(w) for w in args.workers.split(",") if w]
+    results: dict = {"machine": machine(), "runs": []}
+    print(json.dumps(results["machine"], indent=2))
+    for index, size in enumerate(sizes):
+        files = generate(size)
+        refs = {p: reference(files["jsonl"], p) for p in (1, 2)}
+        for ref in refs.values():
+            print(f"[reference] {size:,} items, {ref['processes']} process(es): {ref['items_per_second']:,} items/s "
+                  f"({ref['seconds']} s)")
+        counts = worker_counts if index == 0 else [args.large_workers]
+        for workers in counts:
+            run = zenith(files["csv"], workers)
+            run["ratio_to_2p_reference"] = round(run["items_per_second"] / refs[2]["items_per_second"], 3)
+            print(f"[zenith] {json.dumps(run)}")
+            results["runs"].append({"size": size, "reference": refs, "zenith": run})
+        if index == 0:
+            run = zenith(files["jsonl"], args.large_workers, via="submit_job")
+            print(f"[zenith submit_job] {json.dumps(run)}")
+            results["runs"].append({"size": size, "reference": refs, "zenith": run})
+            throttled = zenith(files["csv"], args.large_workers, extra_env={"ZENITH_DATA_TYPES_JSON": json.dumps(
+                {"transaction": {"rate_limit": "100000/s", "item_rate_limit": "10000000/s"}})})
+            throttled["throttle"] = throttle_cost()
+            print(f"[zenith throttled] {json.dumps(throttled)}")
+            results["runs"].append({"size": size, "reference": refs, "zenith": throttled, "throttle_active": True})
+            if args.status_load:
+                loaded = zenith(files["csv"], args.large_workers, status_load={"rate": 200, "seconds": 30})
+                print(f"[zenith + status load] {json.dumps(loaded)}")
+                results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"results written to {OUT / 'results.json'}")
+    if args.write_docs:
+        from bench.report import write_performance_doc
+
+        write_performance_doc(results, ROOT / "docs" / "performance.md")
+
+
+if __name__ == "__main__":
+    main()

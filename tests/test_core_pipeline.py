@@ -141,3 +141,17 @@ def test_cancel_mid_run(project, start_workers):
     size = job.batch_config["size"]
     assert job.items_processed % size == 0  # whole batches only: a stopped batch keeps nothing
     assert_accounting(job)
+
+
+def test_optimizer_pause_between_batches_when_enabled(project, start_workers, settings):
+    settings.ZENITH_BATCH_DELAY_FACTOR = 2.0  # the seed's 100/200/500 ms, doubled to measure it clearly
+    settings.ZENITH_MAX_CONCURRENT_BATCHES = 1
+    start_workers(2)
+    job = wait_for_job(submit_job(project=project, data_type="transaction", records=transactions(1000),
+                                  batch_size=100).id)
+    delay = job.batch_config["delay_between_batches_ms"] / 1000
+    assert delay in (0.2, 0.4, 1.0)
+    starts = list(Batch.objects.filter(job=job).order_by("number").values_list("started_at", "finished_at"))
+    gaps = [(b[0] - a[1]).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= delay * 0.9, (delay, gaps)
+    assert job.status == JobStatus.COMPLETED

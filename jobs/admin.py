@@ -8,7 +8,19 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Batch, BatchAttempt, BatchStatus, ItemFailure, ProcessingJob, Project, Transaction
+from .models import (
+    Batch,
+    BatchAttempt,
+    BatchStatus,
+    EntityName,
+    Finding,
+    ImportMapping,
+    ItemFailure,
+    ProcessingJob,
+    Project,
+    StatementMatch,
+    Transaction,
+)
 
 WORKER_OWNED = ("status", "attempts", "claim_token", "rq_job_id", "worker_name", "queued_at", "started_at",
                 "heartbeat_at", "finished_at", "next_attempt_at", "not_before", "processed_count", "failed_count",
@@ -171,3 +183,42 @@ class TransactionAdmin(admin.ModelAdmin):
     list_filter = ("currency", "project")
     search_fields = ("external_id", "counterparty", "description", "reference")
     date_hierarchy = "date"
+
+
+class ReadOnlyResultAdmin(admin.ModelAdmin):
+    """Results are written by workers; the admin browses them."""
+
+    list_select_related = ("job",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyResultAdmin):
+    list_display = ("job", "rule", "severity", "external_id", "amount", "currency", "explanation")
+    list_filter = ("rule", "severity")
+    search_fields = ("job__id", "external_id", "explanation")
+
+
+@admin.register(StatementMatch)
+class StatementMatchAdmin(ReadOnlyResultAdmin):
+    list_display = ("job", "line_id", "outcome", "stage", "matched_external_id", "amount")
+    list_filter = ("outcome", "stage")
+    search_fields = ("job__id", "line_id")
+
+
+@admin.register(EntityName)
+class EntityNameAdmin(ReadOnlyResultAdmin):
+    list_display = ("job", "name", "normalized_name", "entity_key", "group_key", "group_size")
+    search_fields = ("name", "normalized_name", "entity_key")
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(admin.ModelAdmin):
+    list_display = ("project", "name", "description", "updated_at")
+    list_filter = ("project",)
+    search_fields = ("name", "description")

@@ -45,7 +45,7 @@ def open_records(raw: IO[bytes], name: str = "", fmt: str | None = None) -> tupl
     name, else the first bytes."""
     stream = _maybe_gunzip(raw)
     head = stream.peek(_CHUNK)[:_CHUNK] if hasattr(stream, "peek") else b""
-    _reject_binary(head, name)
+    reject_binary(head, name)
     fmt = fmt or format_from_name(name) or _sniff(head)
     if fmt not in FORMATS:
         raise InputError(f"unsupported format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -64,11 +64,13 @@ _MAGIC = {b"PK\x03\x04": "a ZIP archive (an Excel .xlsx file?)", b"%PDF": "a PDF
           b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"\xd0\xcf\x11\xe0": "a legacy Office file"}
 
 
-def _reject_binary(head: bytes, name: str) -> None:
+def reject_binary(head: bytes, name: str, allow_nul: bool = False) -> None:
+    """Refuses a file whose first bytes say it is not text (or is text in UTF-16 only when
+    `allow_nul`)."""
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             raise InputError(f"the file {name or ''} is {what}, not CSV, JSON or JSON lines".replace("  ", " "))
-    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if b"\x00" in head and not allow_nul and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("the file contains NUL bytes: it is binary, not CSV, JSON or JSON lines")
 
 

@@ -23,7 +23,9 @@ from .datatypes.registry import UnknownDataType, known_data_types
 from .forms import UploadForm
 from .models import JobStatus, ProcessingJob
 from .readers import InputError
+from .results import results_preview
 from .services import JobStateError, SubmissionError
+from .services.imports import preview_upload, save_mapping
 
 
 def _job_or_404(request: HttpRequest, job_id) -> ProcessingJob:
@@ -67,7 +69,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     return render(request, "jobs/job_detail.html", {
         "job": job, "progress": selectors.job_progress(job), "batches": batches, "failures": failures,
         "failure_count": job.items_failed, "batch_counts": selectors.batch_status_counts(job),
-        "chart": throughput_svg(selectors.throughput_series(job)),
+        "chart": throughput_svg(selectors.throughput_series(job)), "results": results_preview(job),
         "can_cancel": not job.is_terminal, "can_retry": job.is_finalized and job.status != JobStatus.CANCELLED
         and (job.items_failed or job.batches_failed),
     })
@@ -119,21 +121,31 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
 
 @login_required
 def job_new(request: HttpRequest) -> HttpResponse:
+    """Upload a file; "Preview" shows how Zenith will read it (detected mapping, first rows,
+    each validated) before anything is submitted, and the mapping can be corrected there."""
     form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
+    context: dict = {"form": form}
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
+        project, options = form.cleaned_data["project"], form.cleaned_data["options"]
         try:
+            if form.cleaned_data["save_mapping_as"] and options.get("mapping"):
+                save_mapping(project, form.cleaned_data["save_mapping_as"], options["mapping"], request.user)
             with upload.open("rb") as raw:
+                if request.POST.get("action") == "preview":
+                    context["preview"] = preview_upload(project, raw, upload.name, form.cleaned_data["data_type"],
+                                                        options=options)
+                    return render(request, "jobs/job_new.html", context)
                 job = services.submit_file(
-                    project=form.cleaned_data["project"], data_type=form.cleaned_data["data_type"], raw=raw,
+                    project=project, data_type=form.cleaned_data["data_type"], raw=raw,
                     name=upload.name, priority=form.cleaned_data["priority"], submitted_by=request.user,
-                    options=form.cleaned_data["options"], correlation_id=getattr(request, "correlation_id", ""))
+                    options=options, correlation_id=getattr(request, "correlation_id", ""))
         except (SubmissionError, InputError, UnknownDataType) as exc:
             http_status, _, message, _ = explain(exc)
             form.add_error(None, message)
-            return render(request, "jobs/job_new.html", {"form": form}, status=http_status)
+            return render(request, "jobs/job_new.html", context, status=http_status)
         messages.success(request, f"Submitted {job.total_items:,} items in {job.total_batches:,} batches.")
         return redirect("job-detail", job_id=job.id)
     status = 400 if request.method == "POST" else 200
-    return render(request, "jobs/job_new.html", {"form": form}, status=status)
+    return render(request, "jobs/job_new.html", context, status=status)
 

@@ -39,7 +39,9 @@ def _delete_job(job_id, chunk: int, totals: dict[str, int]) -> None:
     """Deletes one job's rows a chunk per transaction: what hangs off the job is deleted
     (batches with their payloads, attempts and failures), what only points at it (result
     rows) is unlinked."""
-    for relation in ProcessingJob._meta.related_objects:
+    relations = [field for field in ProcessingJob._meta.get_fields(include_hidden=True)
+                 if field.auto_created and not field.concrete and (field.one_to_many or field.one_to_one)]
+    for relation in relations:
         model, field = relation.related_model, relation.field.name
         rows = model._base_manager.filter(**{field: job_id})
         while True:

@@ -89,7 +89,7 @@ def test_submit_file_formats(api_users, redis, name, content):
 
 BAD_INPUT = [
     ("empty items", dict(items=[]), 400, "No items provided"),
-    ("unknown data type", dict(data_type="invoices"), 400, "Known data types: embedding, entity, probe"),
+    ("unknown data type", dict(data_type="invoices"), 400, "Known data types: analysis, embedding, entity, probe"),
     ("unknown project", dict(project="nope"), 400, "Unknown project 'nope'"),
     ("foreign project", dict(project="bob-audit"), 400, "Unknown project 'bob-audit'"),
     ("priority out of range", dict(priority=11), 400, "priority"),
@@ -131,7 +131,8 @@ BAD_FILES = [
     ("json not an array", "x.json", b'{"id": 1}', "expected a JSON array"),
     ("csv wrong field count", "x.csv", b"id,amount\n1,2\n3,4,5\n", "line 3: expected 2 fields"),
     ("csv duplicate header", "x.csv", b"id,id\n1,2\n", "duplicate column names"),
-    ("not utf-8", "x.csv", b"id,name\n1,caf\xe9\n", "not UTF-8"),
+    ("not utf-8 json lines", "x.jsonl", b'{"id": "caf\xe9"}\n', "not UTF-8"),
+    ("not utf-8 json", "x.json", b'[{"id": "caf\xe9"}]', "not UTF-8"),
     ("png named csv", "x.csv", b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG image"),
     ("xlsx named csv", "x.csv", b"PK\x03\x04" + bytes(100), "ZIP archive"),
     ("binary", "x.jsonl", b"\x00\x01\x02" * 50, "binary"),

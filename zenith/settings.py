@@ -331,6 +331,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "rq.worker": {"level": env_str("ZENITH_RQ_LOG_LEVEL", "WARNING")},
+        "ofxtools": {"level": "WARNING"},
     },
 }
 

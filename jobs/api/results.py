@@ -39,6 +39,14 @@ class JobResultsView(GenericAPIView):
     pagination_class = Pagination
     renderer_classes = [JSONRenderer, CSVRenderer]
 
+    def handle_exception(self, exc):
+        # Errors are always JSON, even on a request that asked for the CSV download.
+        response = super().handle_exception(exc)
+        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def get_job(self, pk: str) -> ProcessingJob:
         try:
             job = selectors.visible_jobs(self.request.user).filter(id=pk).first()

@@ -58,6 +58,17 @@ class UploadJobSerializer(serializers.Serializer):
     options = serializers.JSONField(required=False, default=dict, help_text="A JSON object of data-type options.")
     batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False,
                                           help_text="Override the optimizer's batch size.")
+    mapping = serializers.JSONField(required=False, help_text="A column mapping (see jobs.importing.mapping).")
+    mapping_name = serializers.SlugField(required=False, help_text="A mapping saved in the project.")
+
+    def validate(self, attrs):
+        options = dict(attrs.get("options") or {})
+        if attrs.get("mapping") is not None:
+            options["mapping"] = attrs.pop("mapping")
+        if attrs.get("mapping_name"):
+            options["mapping_name"] = attrs.pop("mapping_name")
+        attrs["options"] = options
+        return attrs
 
     def validate_file(self, file):
         if file.size > settings.ZENITH_MAX_UPLOAD_BYTES:
@@ -94,7 +105,7 @@ class JobSerializer(serializers.ModelSerializer):
             "items_failed", "items_skipped", "total_items", "total_batches", "batches_completed",
             "batches_failed", "batches_cancelled", "batch_size", "created_at", "started_at", "completed_at",
             "estimated_completion_time", "eta_seconds", "throughput_per_second", "error_message", "retry_count",
-            "input_name", "input_format", "input_checksum", "options", "batch_config", "summary",
+            "input_name", "input_format", "input_checksum", "import_details", "options", "batch_config", "summary",
             "correlation_id",
         ]
         read_only_fields = fields
@@ -180,3 +191,25 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 class MemberSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
+
+
+class PreviewSerializer(UploadJobSerializer):
+    batch_size = None
+    priority = None
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
+
+
+class ImportMappingSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=64)
+    mapping = serializers.JSONField()
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def validate_mapping(self, value):
+        from ..importing import InputError, Mapping
+
+        try:
+            Mapping.parse(value)
+        except InputError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value

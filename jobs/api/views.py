@@ -94,7 +94,7 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"], parser_classes=[JSONParser, MultiPartParser, FormParser])
     def submit(self, request):
-        if "file" in request.FILES or request.content_type.startswith("multipart/"):
+        if "file" in request.FILES or (request.content_type or "").startswith("multipart/"):
             form = s.UploadJobSerializer(data=request.data)
             form.is_valid(raise_exception=True)
             data = form.validated_data
@@ -109,14 +109,36 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             form = s.SubmitJobSerializer(data=request.data)
             form.is_valid(raise_exception=True)
             data = form.validated_data
-            job = services.submit_job(
+            job = services.submit_items(
                 project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
-                records=data["items"], priority=data["priority"], options=data["options"],
+                items=data["items"], priority=data["priority"], options=data["options"],
                 submitted_by=request.user, input_format="items", batch_size=data.get("batch_size"),
                 correlation_id=getattr(request, "correlation_id", ""))
         body = {"job_id": job.id, "status": job.status, "total_items": job.total_items,
                 "total_batches": job.total_batches, "batch_size": job.batch_config.get("size")}
         return Response(s.SubmittedJobSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={"multipart/form-data": s.PreviewSerializer},
+        responses={200: inline_serializer("Preview", {
+            "detected": serializers.DictField(), "mapping": serializers.DictField(allow_null=True),
+            "rows": serializers.ListField(child=serializers.DictField())})},
+        description="Read the first rows of a file as Zenith would import them (with the detected or given "
+                    "mapping) and validate each, without submitting anything.",
+    )
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def preview(self, request):
+        form = s.PreviewSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        upload = data["file"]
+        from ..services.imports import preview_upload
+
+        with upload.open("rb") as raw:
+            result = preview_upload(_resolve_project(request, data["project_id"]), raw, upload.name,
+                                    data["data_type"], fmt=data.get("format"), options=data["options"],
+                                    limit=data["limit"])
+        return Response(result)
 
     @extend_schema(request=None, responses={200: inline_serializer("Cancelled", {"status": serializers.CharField()})})
     @action(detail=True, methods=["post"])
@@ -193,6 +215,22 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retr
 
         serializer.instance = create_project(serializer.validated_data["id"], serializer.validated_data["name"],
                                              self.request.user)
+
+    @extend_schema(methods=["get"], responses=s.ImportMappingSerializer(many=True))
+    @extend_schema(methods=["post"], request=s.ImportMappingSerializer, responses=s.ImportMappingSerializer)
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def mappings(self, request, pk=None):
+        """The project's saved column mappings; POST saves one (by name: saving again replaces it)."""
+        project = self.get_object()
+        if request.method == "GET":
+            return Response(s.ImportMappingSerializer(project.import_mappings.all(), many=True).data)
+        from ..services.imports import save_mapping
+
+        form = s.ImportMappingSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        saved = save_mapping(project, form.validated_data["name"], form.validated_data["mapping"], request.user,
+                             form.validated_data["description"])
+        return Response(s.ImportMappingSerializer(saved).data)
 
     @extend_schema(request=s.MemberSerializer, responses=s.ProjectSerializer)
     @action(detail=True, methods=["post"])

@@ -1,25 +1,187 @@
-"""`embedding` records: text vectorised offline with hashed character n-grams."""
+"""`embedding` records: texts (transaction descriptions) turned into vectors, near-duplicate
+texts found job-wide, and `find similar` served from the stored vectors.
+
+A record has `id` and `text` (or `description`).
+
+- **Per batch**: each text is vectorised while the batch validates (outside the database
+  transaction). The default method works offline with no model: character trigrams hashed
+  into 256 signed buckets, L2-normalised (`jobs.datatypes.text.hashed_ngram_vector`), so
+  cosine similarity follows textual overlap; punctuation is dropped first (`clean_text`), as
+  exports differ in it more than in words. With `options.method = "sentence-transformers"`
+  and that package and `options.model` already installed locally, the model's embeddings are
+  used instead (nothing is downloaded; when it is unavailable the hashed method is used and
+  the batch statistics say so). Each text also gets 16 MinHash bucket keys (`EmbeddingBand`).
+- **Job-wide** (summarize): texts sharing a bucket are candidates; a candidate pair whose
+  vectors have cosine >= `near_duplicate_threshold` (default 0.9) is a near-duplicate, and
+  near-duplicates are grouped transitively. Each text of a group but the first names the
+  group's first text in `duplicate_of`. Bucket grouping runs in the database, so memory
+  holds only the candidates, not the job.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
+from collections.abc import Iterable
+from itertools import groupby
+from typing import Any
+
+from django.db.models import Count
+
+from ..forensics.similarity import UnionFind, cosine, minhash_bands, pack_vector, shingles, unpack_vector
+from ..models import EmbeddingBand, TextEmbedding
 from .base import BatchContext, Handler, RecordRejected
 from .fields import require_text
-from .text import hashed_ngram_vector
+from .text import hashed_ngram_vector, strip_accents
+
+logger = logging.getLogger(__name__)
 
 DIMENSIONS = 256
+HASHED_METHOD = f"hashed-char-3gram-{DIMENSIONS}"
+DEFAULT_THRESHOLD = 0.9
+MAX_BUCKET = 200  # larger buckets (boilerplate texts) are checked against one representative
+LOAD_CHUNK = 1000
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def clean_text(text: str) -> str:
+    """What is compared of a text: letters and digits, case and accents folded, punctuation and
+    runs of spaces made one space ("Invoice 123: rent" = "invoice 123 rent")."""
+    return " ".join(_NOT_WORD.sub(" ", strip_accents(text).casefold()).split())
+
+
+def threshold_for(options: dict | None) -> float:
+    value = (options or {}).get("near_duplicate_threshold", DEFAULT_THRESHOLD)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise RecordRejected("invalid_options", "options.near_duplicate_threshold must be a number in (0, 1]",
+                             "options")
+    return float(value)
+
+
+@functools.lru_cache(maxsize=4)
+def _sentence_model(name: str):
+    """A locally installed sentence-transformers model, or None. Never downloads."""
+    try:
+        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return SentenceTransformer(name, local_files_only=True)
+    except Exception:
+        logger.warning("sentence model %r is not available locally; using hashed n-grams", name)
+        return None
+
+
+def embed(text: str, options: dict | None) -> tuple[str, list[float]]:
+    """(method, unit vector) for `text` under the job's options."""
+    options = options or {}
+    if options.get("method") == "sentence-transformers":
+        name = str(options.get("model") or "all-MiniLM-L6-v2")
+        model = _sentence_model(name)
+        if model is not None:
+            vector = model.encode([text], normalize_embeddings=True)[0]
+            return f"sentence-transformers:{name}", [float(v) for v in vector]
+    return HASHED_METHOD, hashed_ngram_vector(clean_text(text), DIMENSIONS)
 
 
 class EmbeddingHandler(Handler):
     key_field = "id"
+    results_kind = "embeddings"
 
     def validate(self, record: dict, ctx: BatchContext) -> dict:
+        threshold_for(ctx.options)
         external_id = require_text(record, "id", 128)
         text = record.get("text") or record.get("description")
         if not isinstance(text, str) or not text.strip():
             raise RecordRejected("missing_text", "text (or description) is required", "text")
         if len(text) > 10_000:
             raise RecordRejected("invalid_text", "text is longer than 10000 characters", "text")
-        return {"id": external_id, "vector": hashed_ngram_vector(text, DIMENSIONS)}
+        method, vector = embed(text, ctx.options)
+        return {"id": external_id, "text": text.strip(), "method": method, "vector": vector,
+                "bands": minhash_bands(shingles(clean_text(text)))}
 
     def persist(self, rows, ctx: BatchContext) -> dict:
-        return {"vectors": len(rows), "dimensions": DIMENSIONS if rows else 0}
+        TextEmbedding.objects.bulk_create(
+            [TextEmbedding(job_id=ctx.job_id, item_index=index, external_id=r["id"], text=r["text"],
+                           method=r["method"], dimensions=len(r["vector"]), vector=pack_vector(r["vector"]))
+             for index, r in rows], batch_size=500, ignore_conflicts=True)
+        EmbeddingBand.objects.bulk_create(
+            [EmbeddingBand(job_id=ctx.job_id, key=key, item_index=index)
+             for index, r in rows for key in set(r["bands"])], batch_size=2000, ignore_conflicts=True)
+        methods: dict[str, int] = {}
+        for _, r in rows:
+            methods[r["method"]] = methods.get(r["method"], 0) + 1
+        return {"vectors": len(rows), "methods": methods}
+
+    def summarize(self, job: Any, batch_stats: Iterable[dict]) -> dict:
+        try:
+            threshold = threshold_for(job.options)
+        except RecordRejected as exc:
+            return {"error": exc.message}
+        methods: dict[str, int] = {}
+        for stats in batch_stats:
+            for method, n in ((stats or {}).get("methods") or {}).items():
+                methods[method] = methods.get(method, 0) + n
+        groups = near_duplicate_groups(job.id, threshold)
+        return {
+            "texts": TextEmbedding.objects.filter(job_id=job.id).count(),
+            "methods": methods,
+            "near_duplicate_threshold": threshold,
+            "near_duplicate_groups": len(groups),
+            "near_duplicate_texts": sum(len(members) - 1 for members in groups),
+        }
+
+
+def _candidate_pairs(job_id) -> set[tuple[int, int]]:
+    shared = (EmbeddingBand.objects.filter(job_id=job_id).values("key").annotate(n=Count("id"))
+              .filter(n__gt=1).values("key"))
+    rows = (EmbeddingBand.objects.filter(job_id=job_id, key__in=shared).order_by("key", "item_index")
+            .values_list("key", "item_index").iterator(chunk_size=5000))
+    pairs: set[tuple[int, int]] = set()
+    for _, group in groupby(rows, key=lambda row: row[0]):
+        members = [index for _, index in group]
+        if len(members) > MAX_BUCKET:
+            pairs.update((members[0], other) for other in members[1:])
+            continue
+        for i, a in enumerate(members):
+            pairs.update((a, b) for b in members[i + 1:])
+    return pairs
+
+
+def _vectors(job_id, indexes: set[int]) -> dict[int, tuple[int, str, Any]]:
+    """item index -> (row id, external id, vector), read in chunks."""
+    found: dict[int, tuple[int, str, Any]] = {}
+    ordered = sorted(indexes)
+    for start in range(0, len(ordered), LOAD_CHUNK):
+        for row_id, index, external_id, blob in TextEmbedding.objects.filter(
+                job_id=job_id, item_index__in=ordered[start:start + LOAD_CHUNK]).values_list(
+                "id", "item_index", "external_id", "vector"):
+            found[index] = (row_id, external_id, unpack_vector(blob))
+    return found
+
+
+def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
+    """Finds and stores the job's near-duplicate groups (lists of item indexes, first text
+    first). Replaces any earlier result, so running it again is harmless."""
+    TextEmbedding.objects.filter(job_id=job_id).exclude(duplicate_of="").update(duplicate_of="", similarity=None)
+    pairs = _candidate_pairs(job_id)
+    vectors = _vectors(job_id, {index for pair in pairs for index in pair})
+    union = UnionFind()
+    for a, b in pairs:
+        va, vb = vectors.get(a), vectors.get(b)
+        if va and vb and len(va[2]) == len(vb[2]) and cosine(va[2], vb[2]) >= threshold:
+            union.union(a, b)
+    groups = [sorted(members) for members in union.groups().values() if len(members) > 1]
+    updates = []
+    for members in groups:
+        _, head_id, head_vector = vectors[members[0]]
+        for index in members[1:]:
+            row_id, _, vector = vectors[index]
+            updates.append(TextEmbedding(id=row_id, duplicate_of=head_id,
+                                         similarity=round(cosine(vector, head_vector), 4)))
+    TextEmbedding.objects.bulk_update(updates, ["duplicate_of", "similarity"], batch_size=500)
+    groups.sort(key=lambda members: members[0])
+    return groups

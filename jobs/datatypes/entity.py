@@ -1,14 +1,50 @@
-"""`entity` records: counterparty / entity names normalised and given a stable key."""
+"""`entity` records: counterparty / entity names normalised, keyed and grouped.
+
+A record has `name` and optional `id`, `type`, `country`.
+
+- **Per batch**: each name is normalised (case, accents, punctuation, "&", trailing legal
+  suffixes such as Ltd, LLC, GmbH, S.A.) and keyed: `entity_key` is a hash of the
+  normalised name, so it is stable across jobs and projects ("ACME Ltd." and "Acme Limited"
+  get the same key everywhere). Rows are stored in `EntityName` with their own key as group.
+- **Job-wide** (summarize): near-duplicate names of the whole job ("Nortwind Traders",
+  "Traders Northwind", "Northwind Intl" vs "Northwind International") are grouped by
+  `jobs.forensics.entities.group_names`; every row of a group takes the key of the group's
+  most frequent name as `group_key`. Grouping needs all names, so it cannot be per batch;
+  it holds the job's distinct normalised names in memory (not its records).
+
+Options: `group_threshold` (0-1, default 0.88): the name similarity at which two names are
+the same entity.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Case, CharField, Count, F, IntegerField, Value, When
+
+from ..forensics.entities import DEFAULT_THRESHOLD, group_names
+from ..models import EntityName
+from ..persistence import insert_new
 from .base import BatchContext, Handler, RecordRejected
 from .fields import optional_text, require_text
 from .text import entity_key, normalize_name
 
+FIELDS = ["job", "item_index", "external_id", "name", "normalized_name", "entity_key", "group_key", "group_size",
+          "entity_type", "country"]
+UPDATE_CHUNK = 500
+
+
+def threshold_for(options: dict | None) -> float:
+    value = (options or {}).get("group_threshold", DEFAULT_THRESHOLD)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise RecordRejected("invalid_options", "options.group_threshold must be a number in (0, 1]", "options")
+    return float(value)
+
 
 class EntityHandler(Handler):
     key_field = "id"
+    results_kind = "entities"
 
     def item_key(self, record) -> str:
         if isinstance(record, dict):
@@ -16,8 +52,9 @@ class EntityHandler(Handler):
         return ""
 
     def validate(self, record: dict, ctx: BatchContext) -> dict:
+        threshold_for(ctx.options)
         name = require_text(record, "name", 255)
-        normalized = normalize_name(name)
+        normalized = normalize_name(name)[:255]
         if not normalized:
             raise RecordRejected("invalid_name", f"name {name!r} has no letters or digits once normalised", "name")
         return {
@@ -30,5 +67,39 @@ class EntityHandler(Handler):
         }
 
     def persist(self, rows, ctx: BatchContext) -> dict:
+        table_rows = [(ctx.job_id, index, r["id"], r["name"], r["normalized_name"], r["entity_key"], r["entity_key"],
+                       1, r["entity_type"], r["country"]) for index, r in rows]
+        insert_new(EntityName, FIELDS, table_rows, ["job", "item_index"], "item_index")
         keys = {row["entity_key"] for _, row in rows}
         return {"entities": len(rows), "distinct_keys_in_batch": len(keys)}
+
+    def summarize(self, job: Any, batch_stats: Iterable[dict]) -> dict:
+        try:
+            threshold = threshold_for(job.options)
+        except RecordRejected as exc:
+            return {"error": exc.message}
+        names = EntityName.objects.filter(job_id=job.id)
+        counts = dict(names.values("normalized_name").annotate(n=Count("id")).values_list("normalized_name", "n"))
+        grouping = group_names(counts, threshold)
+        # A second finalization (after a retry) starts from ungrouped rows.
+        names.exclude(group_size=1).update(group_key=F("entity_key"), group_size=1)
+        assignments = [(member, entity_key(head), len(members))
+                       for head, members in grouping.groups.items() for member in members]
+        for start in range(0, len(assignments), UPDATE_CHUNK):
+            chunk = assignments[start:start + UPDATE_CHUNK]
+            names.filter(normalized_name__in=[name for name, _, _ in chunk]).update(
+                group_key=Case(*[When(normalized_name=name, then=Value(key)) for name, key, _ in chunk],
+                               output_field=CharField()),
+                group_size=Case(*[When(normalized_name=name, then=Value(size)) for name, _, size in chunk],
+                                output_field=IntegerField()),
+            )
+        largest = sorted(grouping.groups.items(), key=lambda item: (-len(item[1]), item[0]))[:10]
+        return {
+            "names": sum(counts.values()),
+            "distinct_names": len(counts),
+            "entities": len(set(grouping.canonical.values())),
+            "near_duplicate_groups": len(grouping.groups),
+            "names_in_groups": sum(len(members) for members in grouping.groups.values()),
+            "largest_groups": [{"name": head, "key": entity_key(head), "members": members[:10]}
+                               for head, members in largest],
+        }

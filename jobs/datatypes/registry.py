@@ -2,7 +2,8 @@
 the cluster may push it.
 
 Built-ins follow the seed (queues per kind of work, default batch sizes transaction 500,
-entity 200, embedding 100, reconciliation 300, anything else 250). A deploying team adds or
+entity 200, embedding 100, reconciliation 300, anything else 250); `analysis` takes 500 like
+`transaction`, as its per-record rules cost about as much as ingestion. A deploying team adds or
 overrides entries through `settings.ZENITH_DATA_TYPES` (env `ZENITH_DATA_TYPES_JSON`); every
 field not given falls back to the defaults below.
 """
@@ -28,17 +29,24 @@ BUILTIN_DATA_TYPES: dict[str, dict[str, Any]] = {
         "batch_size": 500,
         "description": "Ledger or bank transactions: validated, normalised and stored once per id.",
     },
+    "analysis": {
+        "handler": "jobs.datatypes.analysis.AnalysisHandler",
+        "queue": "analysis",
+        "batch_size": 500,
+        "description": "Transactions screened for red flags: round and just-below-threshold amounts, weekend and "
+                       "holiday postings, duplicate payments, per-account outliers, Benford's law.",
+    },
     "entity": {
         "handler": "jobs.datatypes.entity.EntityHandler",
         "queue": "analysis",
         "batch_size": 200,
-        "description": "Counterparty and entity names: normalised and keyed.",
+        "description": "Counterparty and entity names: normalised, keyed and grouped with their near-duplicates.",
     },
     "embedding": {
         "handler": "jobs.datatypes.embedding.EmbeddingHandler",
         "queue": "embedding",
         "batch_size": 100,
-        "description": "Text vectorised offline (hashed character n-grams).",
+        "description": "Texts vectorised offline (hashed character n-grams); near-duplicates found.",
     },
     "reconciliation": {
         "handler": "jobs.datatypes.reconciliation.ReconciliationHandler",

@@ -13,17 +13,24 @@ LEGAL_SUFFIXES = {
     "aps", "pty", "pte", "lp", "llp", "sl", "kk", "se",
 }
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_DOTTED = re.compile(r"\b((?:[^\W\d_]\.)+[^\W\d_]\b\.?)")
+
+
+# Letters that Unicode does not decompose into a base letter and an accent.
+_UNDECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "æ": "ae",
+                               "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i", "þ": "th", "Þ": "Th"})
 
 
 def strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
+                   if not unicodedata.combining(ch))
 
 
 def normalize_name(name: str) -> str:
     """'ACME Holdings, Ltd.' and 'Acme Holdings Limited' both become 'acme holdings'."""
     text = strip_accents(name).casefold().replace("&", " and ")
-    # "S.A." / "G.m.b.H." lose their dots before punctuation is dropped, so they stay one word.
-    text = re.sub(r"\b((?:\w\.){2,})", lambda m: m.group(1).replace(".", ""), text)
+    # "S.A." / "S.A" / "G.m.b.H." lose their dots before punctuation is dropped, so they stay one word.
+    text = _DOTTED.sub(lambda m: m.group(1).replace(".", ""), text)
     words = _PUNCT.sub(" ", text).split()
     while words and words[-1] in LEGAL_SUFFIXES:
         words.pop()

@@ -21,6 +21,7 @@ FIELDS = ["project", "external_id", "date", "amount", "currency", "account", "co
 
 class TransactionHandler(Handler):
     key_field = "id"
+    results_kind = "transactions"
 
     def validate(self, record: dict, ctx: BatchContext) -> tuple:
         options = ctx.options

@@ -25,6 +25,7 @@ from .domain import (
     TextEmbedding,
     Transaction,
 )
+from .imports import ImportMapping
 
 __all__ = [
     "ACTIVE_BATCH_STATUSES",
@@ -44,6 +45,7 @@ __all__ = [
     "BatchPayload",
     "BatchStatus",
     "FailureKind",
+    "ImportMapping",
     "ItemFailure",
     "JobStatus",
     "ProcessingJob",

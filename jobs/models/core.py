@@ -56,6 +56,9 @@ class ProcessingJob(models.Model):
     input_name = models.CharField(max_length=255, blank=True, default="")
     input_format = models.CharField(max_length=16, blank=True, default="")
     input_checksum = models.CharField(max_length=64, blank=True, default="")
+    # How the file was read: format, encoding, delimiter, header row, column mapping, date and
+    # number conventions (what was detected, or given). Shown with the job; nothing silent.
+    import_details = models.JSONField(default=dict, blank=True)
     options = models.JSONField(default=dict, blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, default="")
 

@@ -13,7 +13,15 @@ from .control import (
 from .execution import run_batch
 from .finalizer import finalize_if_ready, finalize_job
 from .reconciler import ReconcileReport, reconcile
-from .submission import AdmissionRefused, NoItems, SubmissionError, TooManyItems, submit_file, submit_job
+from .submission import (
+    AdmissionRefused,
+    NoItems,
+    SubmissionError,
+    TooManyItems,
+    submit_file,
+    submit_items,
+    submit_job,
+)
 
 __all__ = [
     "AdmissionRefused",
@@ -33,5 +41,6 @@ __all__ = [
     "retry_job",
     "run_batch",
     "submit_file",
+    "submit_items",
     "submit_job",
 ]

@@ -25,7 +25,6 @@ from .. import breaker, dispatch, optimizer, payloads
 from ..datatypes.registry import DataTypeSpec, get_data_type
 from ..events import log_event
 from ..models import Batch, BatchPayload, ProcessingJob, Project
-from ..readers import open_records
 from ..redis import get_redis
 from ..selectors import backlog_totals
 
@@ -136,6 +135,7 @@ def submit_job(
     input_format: str = "",
     correlation_id: str = "",
     batch_size: int | None = None,
+    import_details: dict | None = None,
 ) -> ProcessingJob:
     """Stores the records as batches and opens the job's window. `batch_size` overrides the
     optimizer's choice (1 to MAX_BATCH_SIZE) when a caller knows its data best."""
@@ -158,6 +158,7 @@ def submit_job(
             submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
             input_name=input_name[:255], input_format=input_format,
             correlation_id=correlation_id or get_correlation_id(), batch_config=config.as_dict(),
+            import_details=import_details or {},
         )
         total, number = 0, 0
         chunk: list[Any] = []
@@ -207,11 +208,38 @@ def submit_job(
 
 def submit_file(*, project: Project, data_type: str, raw: IO[bytes], name: str = "", fmt: str | None = None,
                 **kwargs: Any) -> ProcessingJob:
-    """Submits a CSV / JSON / JSON-lines file (optionally gzip), parsed as a stream."""
+    """Submits a file as people have it (CSV/TSV in any common encoding, JSON, JSON lines,
+    Excel, OFX; optionally gzip), read as a stream through jobs.importing with the mapping
+    that options["mapping"] or options["mapping_name"] asks for."""
+    from .. import importing
+    from .imports import resolve_mapping
+
     get_data_type(data_type)  # an unknown type is refused before the file is read
-    fmt, records = open_records(raw, name=name, fmt=fmt)
-    return submit_job(project=project, data_type=data_type, records=records, input_name=name, input_format=fmt,
-                      **kwargs)
+    options = dict(kwargs.pop("options", None) or {})
+    mapping = resolve_mapping(project, options)
+    imported = importing.open_import(raw, name=name, fmt=fmt, mapping=mapping)
+    details = {**imported.detected, **({"given_mapping": mapping} if mapping else {})}
+    if options.get("mapping_name"):
+        details["mapping_name"] = options["mapping_name"]
+    options.pop("mapping", None)
+    return submit_job(project=project, data_type=data_type, records=imported.records, input_name=name,
+                      input_format=imported.format, options=options, import_details=details, **kwargs)
+
+
+def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kwargs: Any) -> ProcessingJob:
+    """Submits records given as JSON objects, renamed by options["mapping"] /
+    options["mapping_name"] when one is asked for."""
+    from .. import importing
+    from .imports import resolve_mapping
+
+    get_data_type(data_type)
+    options = dict(kwargs.pop("options", None) or {})
+    mapping = resolve_mapping(project, options)
+    options.pop("mapping", None)
+    details = {"format": "items", **({"given_mapping": mapping} if mapping else {})}
+    records = importing.map_records(items, mapping) if mapping else items
+    return submit_job(project=project, data_type=data_type, records=records, options=options,
+                      import_details=details, **kwargs)
 
 
 def _flush(pending: list[tuple[Batch, bytes]]) -> None:

@@ -1,8 +1,12 @@
-"""`manage.py submit_job PATH --type T --project P [--priority N] [--follow]`"""
+"""`manage.py submit_job PATH --type T --project P [--priority N] [--map F=C ... | --mapping FILE|NAME] [--preview]
+[--follow]`"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,15 +15,17 @@ from django.utils.text import slugify
 
 from jobs.datatypes import UnknownDataType
 from jobs.models import Project
-from jobs.readers import InputError, open_records
+from jobs.readers import InputError
 from jobs.selectors import job_progress
-from jobs.services import SubmissionError, submit_job
+from jobs.services import SubmissionError, submit_file
+from jobs.services.imports import preview_upload, save_mapping
 
 from ._common import get_job
 
 
 class Command(BaseCommand):
-    help = "Submit a CSV, JSON array or JSON lines file (optionally gzip) as a Zenith job."
+    help = ("Submit a file as a Zenith job: CSV/TSV (any common encoding, preamble lines allowed), JSON, JSON lines, "
+            "Excel .xlsx or OFX/QFX, optionally gzip; bank exports are mapped by their headers or by --map.")
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="File to submit ('-' for standard input).")
@@ -29,6 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["csv", "json", "jsonl"], help="Override format detection.")
         parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                             help="Data-type option, e.g. --option default_currency=EUR (repeatable).")
+        parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                            help='Column mapping, e.g. --map date=Buchungstag --map amount=Betrag (repeatable). '
+                                 'Rules too: --map decimal_separator=, --map day_first=true --map sign=inverted.')
+        parser.add_argument("--mapping", help="A mapping JSON file, or the name of a mapping saved in the project.")
+        parser.add_argument("--save-mapping", metavar="NAME", help="Save the mapping given under this name.")
+        parser.add_argument("--preview", action="store_true",
+                            help="Show how the file would be read (detected mapping, first rows) and stop.")
         parser.add_argument("--follow", action="store_true", help="Show a live progress bar until the job ends.")
 
     def handle(self, *args, **opts):
@@ -42,23 +55,68 @@ class Command(BaseCommand):
             id=slugify(opts["project"]) or opts["project"], defaults={"name": opts["project"]})
         if created:
             self.stderr.write(f"created project {project.id}")
+        options.update(self._mapping_options(opts))
         path = opts["path"]
         try:
-            raw = sys.stdin.buffer if path == "-" else Path(path).open("rb")
+            raw = _spooled_stdin() if path == "-" else Path(path).open("rb")
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         with raw:
             try:
-                fmt, records = open_records(raw, name=path, fmt=opts["format"])
-                job = submit_job(project=project, data_type=opts["data_type"], records=records,
-                                 priority=opts["priority"], options=options, input_name=Path(path).name,
-                                 input_format=fmt)
+                if opts["save_mapping"]:
+                    if not options.get("mapping"):
+                        raise CommandError("--save-mapping needs a mapping (--map or --mapping FILE)")
+                    save_mapping(project, opts["save_mapping"], options["mapping"])
+                    self.stderr.write(f"saved mapping {opts['save_mapping']} in project {project.id}")
+                if opts["preview"]:
+                    result = preview_upload(project, raw, Path(path).name, opts["data_type"], fmt=opts["format"],
+                                            options=options)
+                    self.stdout.write(json.dumps(result, indent=2, default=str))
+                    return
+                job = submit_file(project=project, data_type=opts["data_type"], raw=raw, name=Path(path).name,
+                                  fmt=opts["format"], priority=opts["priority"], options=options)
             except (InputError, SubmissionError, UnknownDataType) as exc:
                 raise CommandError(str(exc)) from None
         self.stdout.write(f"job {job.id}: {job.total_items:,} items in {job.total_batches:,} batches of "
                           f"{job.batch_config['size']} ({job.data_type}, priority {job.priority})")
+        if job.import_details.get("mode") == "mapped":
+            self.stdout.write("read as: " + json.dumps({k: v for k, v in job.import_details.items()
+                                                        if k in ("encoding", "delimiter", "header_row", "mapping")}))
         if opts["follow"]:
             follow(self, str(job.id))
+
+    def _mapping_options(self, opts) -> dict:
+        if opts["mapping"] and opts["map"]:
+            raise CommandError("give --mapping or --map, not both")
+        if opts["mapping"]:
+            source = Path(opts["mapping"])
+            if source.is_file():
+                try:
+                    return {"mapping": json.loads(source.read_text())}
+                except json.JSONDecodeError as exc:
+                    raise CommandError(f"{source} is not valid JSON: {exc}") from None
+            return {"mapping_name": opts["mapping"]}
+        if not opts["map"]:
+            return {}
+        mapping: dict = {}
+        for pair in opts["map"]:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise CommandError(f"--map {pair!r}: use FIELD=COLUMN")
+            value = value.strip()
+            parsed = {"true": True, "false": False}.get(value.lower(), value)
+            if key.strip() in ("header_row",) and value.isdigit():
+                parsed = int(value)
+            mapping[key.strip()] = parsed
+        return {"mapping": mapping}
+
+
+def _spooled_stdin():
+    """Standard input copied to a temporary file: imports read some files twice."""
+    spool = tempfile.TemporaryFile()
+    shutil.copyfileobj(sys.stdin.buffer, spool)
+    spool.seek(0)
+    return spool
 
 
 def follow(command: BaseCommand, job_id: str) -> None:

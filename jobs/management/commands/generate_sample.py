@@ -1,0 +1,66 @@
+"""`manage.py generate_sample --type T --items N --seed S [--out PATH]`: a realistic synthetic
+dataset with planted anomalies, and a truth file saying what a correct run finds.
+
+Types: transaction (a ledger with invalid records, messy formats and repeated ids),
+analysis (a ledger with planted red flags), reconciliation (a ledger, written next to the
+output as `<name>-ledger.<ext>`, and its bank statement), entity (names with variants),
+embedding (descriptions with near-duplicates). The truth goes to `<name>.truth.json`.
+The same type and seed always give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs import sample
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    """`statement.csv.gz` + "ledger" -> `statement-ledger.csv.gz`."""
+    name = path.name
+    stem, dot, rest = name.partition(".")
+    return path.with_name(f"{stem}-{tag}{dot}{rest}")
+
+
+def _truth_path(path: Path) -> Path:
+    return path.with_name(f"{path.name.partition('.')[0]}.truth.json")
+
+
+class Command(BaseCommand):
+    help = "Write a synthetic dataset with planted anomalies and its truth file."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--type", dest="data_type", required=True, choices=sample.SAMPLE_TYPES)
+        parser.add_argument("--items", type=int, default=5000, help="Records (ledger payments for reconciliation).")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--out", help="Output file (.csv, .json, .jsonl, optionally .gz); default "
+                                          "var/samples/<type>-<items>-<seed>.csv")
+
+    def handle(self, *args, **opts):
+        if not 10 <= opts["items"] <= 1_000_000:
+            raise CommandError("--items must be from 10 to 1000000")
+        data_type = opts["data_type"]
+        default = Path(settings.VAR_DIR) / "samples" / f"{data_type}-{opts['items']}-{opts['seed']}.csv"
+        out = Path(opts["out"] or default)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = sample.sample(data_type, opts["items"], opts["seed"])
+        written = {}
+        for role, records in result.files.items():
+            path = out if role == result.main else _sibling(out, role)
+            count = sample.write(path, records, fields=sample.FIELDS_BY_ROLE[role])
+            written[role] = str(path)
+            self.stdout.write(f"wrote {path} ({count:,} {role} records)")
+        truth_path = _truth_path(out)
+        truth = {**result.truth, "files": written, "submit_as": {result.main: data_type}}
+        if "ledger" in written and result.main != "ledger":
+            truth["submit_as"]["ledger"] = "transaction"
+        truth_path.write_text(json.dumps(truth, indent=1, default=str))
+        self.stdout.write(f"wrote {truth_path} (what a correct run finds)")
+        if "ledger" in written and result.main != "ledger":
+            self.stdout.write(f"submit the ledger first: manage.py submit_job {written['ledger']} --type transaction "
+                              "--project P --follow")
+        self.stdout.write(f"then: manage.py submit_job {out} --type {data_type} --project P --follow")

@@ -1,0 +1,269 @@
+"""Read side of processing results: what the results API, its CSV download and the job page
+show for each data type. No writes here.
+
+A data type's handler names its kind of results with a `results_kind` attribute
+("findings", "matches", "entities", "embeddings", "transactions"); a custom handler that
+subclasses a built-in inherits its results view, and one without the attribute has none.
+Each kind is a `ResultSource`: the columns shown, the filters accepted (query parameters,
+validated: a bad value is an error naming the allowed ones, never a silently empty page)
+and a stable order, so pages do not shift between requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+
+from .datatypes.registry import UnknownDataType, get_data_type
+from .forensics.redflags import ALL_RULES
+from .forensics.similarity import unpack_vector
+from .models import (
+    EntityName,
+    Finding,
+    MatchOutcome,
+    ProcessingJob,
+    Severity,
+    StatementMatch,
+    TextEmbedding,
+    Transaction,
+)
+
+
+class ResultFilterError(ValueError):
+    """A query parameter with a value the filter does not accept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    name: str
+    apply: Callable[[QuerySet, str], QuerySet]
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultSource:
+    kind: str
+    title: str
+    columns: tuple[str, ...]
+    queryset: Callable[[ProcessingJob], QuerySet]
+    filters: tuple[Filter, ...]
+    #: keys of the job summary holding counts worth showing next to the rows
+    summary_counts: tuple[str, ...] = ()
+    #: the columns the job page shows (the API and CSV give all)
+    page_columns: tuple[str, ...] = ()
+
+    def rows(self, job: ProcessingJob, params: Mapping[str, str]) -> QuerySet:
+        """The job's result rows (dicts of `columns`) with the filters in `params` applied."""
+        queryset = self.queryset(job)
+        for spec in self.filters:
+            value = params.get(spec.name)
+            if value in (None, ""):
+                continue
+            if spec.choices and value not in spec.choices:
+                raise ResultFilterError(f"{spec.name} must be one of: {', '.join(spec.choices)}")
+            queryset = spec.apply(queryset, value)
+        return queryset.values(*self.columns)
+
+
+def _boolean(name: str) -> Callable[[str], bool]:
+    def parse(value: str) -> bool:
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes"):
+            return True
+        if lowered in ("0", "false", "no"):
+            return False
+        raise ResultFilterError(f"{name} must be true or false")
+    return parse
+
+
+def _date(name: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ResultFilterError(f"{name} must be an ISO date (YYYY-MM-DD)") from None
+
+
+_SEVERITY_RANK = Case(When(severity=Severity.HIGH, then=Value(0)), When(severity=Severity.MEDIUM, then=Value(1)),
+                      default=Value(2), output_field=IntegerField())
+
+FINDINGS = ResultSource(
+    kind="findings", title="Red-flag findings",
+    columns=("item_index", "external_id", "rule", "severity", "date", "amount", "currency", "account", "counterparty",
+             "score", "related_external_id", "explanation"),
+    queryset=lambda job: Finding.objects.filter(job=job).annotate(severity_rank=_SEVERITY_RANK).order_by(
+        "severity_rank", "item_index", "rule"),
+    filters=(
+        Filter("rule", lambda qs, v: qs.filter(rule=v), "Only this rule's findings.", ALL_RULES),
+        Filter("severity", lambda qs, v: qs.filter(severity=v), "Only this severity.", tuple(Severity.values)),
+        Filter("account", lambda qs, v: qs.filter(account=v), "Only this account."),
+        Filter("counterparty", lambda qs, v: qs.filter(counterparty__icontains=v), "Counterparty contains."),
+        Filter("q", lambda qs, v: qs.filter(Q(external_id=v) | Q(related_external_id=v)),
+               "This record id (flagged or named as the earlier payment)."),
+    ),
+    summary_counts=("findings_by_rule", "findings_by_severity"),
+    page_columns=("external_id", "rule", "severity", "date", "amount", "currency", "account", "counterparty",
+                  "explanation"),
+)
+
+MATCHES = ResultSource(
+    kind="matches", title="Statement lines and their ledger matches",
+    columns=("item_index", "line_id", "date", "amount", "currency", "counterparty", "reference", "outcome", "stage",
+             "matched_external_id", "confidence", "candidates", "explanation"),
+    queryset=lambda job: StatementMatch.objects.filter(job=job).order_by("item_index"),
+    filters=(
+        Filter("outcome", lambda qs, v: qs.filter(outcome=v), "Only lines with this outcome.",
+               tuple(MatchOutcome.values)),
+        Filter("stage", lambda qs, v: qs.filter(stage=v), "Only lines matched (or left ambiguous) at this stage.",
+               ("reference", "amount_date", "counterparty")),
+        Filter("q", lambda qs, v: qs.filter(Q(line_id=v) | Q(matched_external_id=v) | Q(counterparty__icontains=v)),
+               "A line id, a ledger transaction id, or part of the counterparty."),
+    ),
+    summary_counts=("outcomes", "matched_by_stage"),
+    page_columns=("line_id", "date", "amount", "currency", "counterparty", "outcome", "stage", "matched_external_id",
+                  "candidates", "explanation"),
+)
+
+ENTITIES = ResultSource(
+    kind="entities", title="Entities and near-duplicate groups",
+    columns=("item_index", "external_id", "name", "normalized_name", "entity_key", "group_key", "group_size",
+             "entity_type", "country"),
+    queryset=lambda job: EntityName.objects.filter(job=job).order_by("-group_size", "group_key", "item_index"),
+    filters=(
+        Filter("grouped", lambda qs, v: qs.filter(group_size__gt=1) if _boolean("grouped")(v)
+               else qs.filter(group_size=1), "true: only names grouped with near-duplicates."),
+        Filter("group", lambda qs, v: qs.filter(group_key=v), "Only this group key."),
+        Filter("key", lambda qs, v: qs.filter(entity_key=v), "Only this entity key."),
+        Filter("name", lambda qs, v: qs.filter(name__icontains=v), "Name contains."),
+    ),
+    page_columns=("external_id", "name", "normalized_name", "entity_key", "group_key", "group_size"),
+)
+
+EMBEDDINGS = ResultSource(
+    kind="embeddings", title="Texts and their near-duplicates",
+    columns=("item_index", "external_id", "text", "method", "dimensions", "duplicate_of", "similarity"),
+    queryset=lambda job: TextEmbedding.objects.filter(job=job).order_by("item_index"),
+    filters=(
+        Filter("near_duplicates", lambda qs, v: qs.exclude(duplicate_of="") if _boolean("near_duplicates")(v)
+               else qs.filter(duplicate_of=""), "true: only texts that near-duplicate an earlier one."),
+        Filter("duplicate_of", lambda qs, v: qs.filter(duplicate_of=v), "Only near-duplicates of this id."),
+        Filter("q", lambda qs, v: qs.filter(Q(external_id=v) | Q(text__icontains=v)), "An id, or part of the text."),
+    ),
+    page_columns=("external_id", "text", "duplicate_of", "similarity"),
+)
+
+TRANSACTIONS = ResultSource(
+    kind="transactions", title="Transactions stored by this job",
+    columns=("item_index", "external_id", "date", "amount", "currency", "account", "counterparty", "description",
+             "reference"),
+    queryset=lambda job: Transaction.objects.filter(job=job).order_by("item_index"),
+    filters=(
+        Filter("account", lambda qs, v: qs.filter(account=v), "Only this account."),
+        Filter("currency", lambda qs, v: qs.filter(currency=v.upper()), "Only this currency."),
+        Filter("counterparty", lambda qs, v: qs.filter(counterparty__icontains=v), "Counterparty contains."),
+        Filter("date_from", lambda qs, v: qs.filter(date__gte=_date("date_from", v)), "On or after (YYYY-MM-DD)."),
+        Filter("date_to", lambda qs, v: qs.filter(date__lte=_date("date_to", v)), "On or before (YYYY-MM-DD)."),
+    ),
+    page_columns=("external_id", "date", "amount", "currency", "account", "counterparty", "description", "reference"),
+)
+
+SOURCES = {source.kind: source for source in (FINDINGS, MATCHES, ENTITIES, EMBEDDINGS, TRANSACTIONS)}
+
+
+def source_for(job: ProcessingJob) -> ResultSource | None:
+    """The results view of the job's data type, or None when it has none."""
+    try:
+        handler = get_data_type(job.data_type).handler
+    except UnknownDataType:
+        return None
+    return SOURCES.get(getattr(handler, "results_kind", None) or "")
+
+
+def plain(value: Any) -> Any:
+    """A JSON- and CSV-friendly value: amounts as exact decimal strings, dates as ISO."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def plain_row(row: Mapping[str, Any]) -> dict:
+    return {key: plain(value) for key, value in row.items()}
+
+
+def csv_rows(source: ResultSource, rows: QuerySet) -> Iterator[list]:
+    """The header, then one list per row; lists (candidates) become ';'-separated text."""
+    yield list(source.columns)
+    for row in rows.iterator(chunk_size=2000):
+        yield [";".join(map(str, v)) if isinstance(v, list) else plain(v) for v in (row[c] for c in source.columns)]
+
+
+def find_similar(job: ProcessingJob, *, external_id: str | None = None, text: str | None = None,
+                 k: int = 10) -> list[dict]:
+    """The `k` texts of an embedding job most similar to one of its texts (by id) or to a
+    new `text`, by cosine similarity, best first. Exact (every vector is compared): fine to
+    about 10^5 texts per job; larger corpora want an approximate index.
+
+    Raises LookupError when `external_id` is not a text of the job."""
+    from .datatypes.embedding import embed
+
+    embeddings = TextEmbedding.objects.filter(job=job)
+    if external_id is not None:
+        row = embeddings.filter(external_id=external_id).order_by("item_index").values_list(
+            "item_index", "vector").first()
+        if row is None:
+            raise LookupError(f"no text with id {external_id!r} in this job")
+        skip, query = row[0], unpack_vector(row[1])
+    else:
+        skip, query = None, embed(text or "", job.options)[1]
+    dimensions = len(query)
+    best: list[tuple[float, int, str, str, str]] = []
+    for index, ext_id, body, blob, duplicate_of in embeddings.values_list(
+            "item_index", "external_id", "text", "vector", "duplicate_of").iterator(chunk_size=2000):
+        if index == skip:
+            continue
+        vector = unpack_vector(blob)
+        if len(vector) != dimensions:
+            continue
+        score = sum(a * b for a, b in zip(query, vector, strict=True))
+        entry = (score, -index, ext_id, body, duplicate_of)
+        if len(best) < k:
+            heapq.heappush(best, entry)
+        elif entry > best[0]:
+            heapq.heapreplace(best, entry)
+    return [{"external_id": ext_id, "item_index": -neg_index, "similarity": round(score, 4), "text": body,
+             "duplicate_of": duplicate_of}
+            for score, neg_index, ext_id, body, duplicate_of in sorted(best, reverse=True)]
+
+
+WIDE_COLUMNS = frozenset({"explanation", "text", "description"})
+
+
+def _shown(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list) else plain(value)
+
+
+def results_preview(job: ProcessingJob, limit: int = 25) -> dict | None:
+    """What the job page shows: the first rows, their total, and the summary's counts."""
+    source = source_for(job)
+    if source is None:
+        return None
+    rows = source.rows(job, {})
+    summary = job.summary or {}
+    counts = [{"label": key.replace("_", " ").capitalize(), "counts": summary[key]}
+              for key in source.summary_counts if isinstance(summary.get(key), dict)]
+    columns = source.page_columns or source.columns
+    return {
+        "kind": source.kind, "title": source.title, "columns": columns,
+        "rows": [[{"value": _shown(row[c]), "wide": c in WIDE_COLUMNS} for c in columns] for row in rows[:limit]],
+        "total": rows.count(), "counts": counts, "limit": limit,
+        "benford": [summary[key] for key in ("benford_first_digit", "benford_first_two_digits")
+                    if isinstance(summary.get(key), dict)],
+    }

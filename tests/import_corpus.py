@@ -1,0 +1,233 @@
+"""A corpus of bank and ledger exports shaped like the ones forensic teams receive, each with
+the exact transactions Zenith must read from it. Built here, not stored, so every byte is
+visible in review."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gzip
+import io
+import json
+
+
+@dataclasses.dataclass
+class Export:
+    name: str  # file name as uploaded
+    content: bytes
+    expected: list[dict]  # transactions as stored: id (or None when derived), date, amount, currency, ...
+    mapping: dict | None = None
+    description: str = ""
+
+
+def tx(id_, date, amount, currency, counterparty="", description="", reference="", account="") -> dict:
+    return {"external_id": id_, "date": date, "amount": amount, "currency": currency, "counterparty": counterparty,
+            "description": description, "reference": reference, "account": account}
+
+
+def german_sparkasse() -> Export:
+    text = ("\"Umsätze Girokonto\";\"Zeitraum: 01.02.2026 - 28.02.2026\"\n"
+            "\"Kontonummer\";\"DE44 5001 0517 5407 3249 31\"\n\n"
+            "\"Buchungstag\";\"Valutadatum\";\"Auftraggeber / Empfänger\";\"Verwendungszweck\";\"Betrag\";\"Währung\"\n"
+            "\"03.02.26\";\"03.02.26\";\"Müller Bürobedarf GmbH\";\"Rechnung 4411\";\"-1.036,47\";\"EUR\"\n"
+            "\"05.02.26\";\"06.02.26\";\"Kunde AG\";\"Zahlung Auftrag 77\";\"2.500,00\";\"EUR\"\n"
+            "\"14.02.26\";\"14.02.26\";\"Stadtwerke\";\"Strom Februar\";\"-24,14\";\"EUR\"\n"
+            "\"Kontostand am 28.02.2026\";\"1.439,39\"\n")
+    return Export("Umsaetze_Girokonto.csv", text.encode("cp1252"), [
+        tx(None, "2026-02-03", "-1036.47", "EUR", "Müller Bürobedarf GmbH", "Rechnung 4411"),
+        tx(None, "2026-02-05", "2500.00", "EUR", "Kunde AG", "Zahlung Auftrag 77"),
+        tx(None, "2026-02-14", "-24.14", "EUR", "Stadtwerke", "Strom Februar"),
+    ], description="semicolons, decimal comma, DD.MM.YY, preamble, Windows-1252, summary line")
+
+
+def us_brokerage() -> Export:
+    text = ("Date,Action,Description,Withdrawal,Deposit,Balance\n"
+            "02/13/2026,ACH,ACME SUPPLIES,\"$1,036.47\",,\"$9,000.00\"\n"
+            "02/14/2026,DIRECT DEP,PAYROLL ACME CORP,,\"$2,500.00\",\"$11,500.00\"\n"
+            "03/02/2026,CHECK,CHECK 1044,$75.00,,\"$11,425.00\"\n")
+    return Export("brokerage_activity.csv", text.encode(), [
+        tx(None, "2026-02-13", "-1036.47", "USD", "", "ACME SUPPLIES"),
+        tx(None, "2026-02-14", "2500.00", "USD", "", "PAYROLL ACME CORP"),
+        tx(None, "2026-03-02", "-75.00", "USD", "", "CHECK 1044"),
+    ], description="split withdrawal/deposit, dollar signs, MM/DD/YYYY from the column, no ids")
+
+
+def uk_bank() -> Export:
+    text = ("Date,Type,Description,Paid out,Paid in,Balance\n"
+            "25/01/2026,DD,BRITISH GAS,£84.20,,\"£1,215.80\"\n"
+            "02/02/2026,BGC,SALARY,,\"£3,100.00\",\"£4,315.80\"\n")
+    return Export("statement.csv", text.encode(), [
+        tx(None, "2026-01-25", "-84.20", "GBP", "", "BRITISH GAS"),
+        tx(None, "2026-02-02", "3100.00", "GBP", "", "SALARY"),
+    ], description="DD/MM/YYYY decided by 25/01, pound signs give the currency")
+
+
+def french_bank() -> Export:
+    text = ("Date opération;Libellé;Débit;Crédit\n"
+            "01/03/2026;PRLV SEPA EDF;1 234,56;\n"
+            "15/03/2026;VIR SEPA CLIENT DURAND;;980,00\n")
+    return Export("releve.csv", b"\xef\xbb\xbf" + text.encode(), [
+        tx(None, "2026-03-01", "-1234.56", "EUR", "", "PRLV SEPA EDF"),
+        tx(None, "2026-03-15", "980.00", "EUR", "", "VIR SEPA CLIENT DURAND"),
+    ], mapping={"default_currency": "EUR"}, description="UTF-8 BOM, space thousands, split débit/crédit")
+
+
+def spanish_bank() -> Export:
+    text = ("Fecha;Concepto;Importe;Divisa;Referencia\n"
+            "20/02/2026;Compra Mercadona;-24,14;EUR;R-001\n"
+            "21/02/2026;Transferencia recibida;150,00;EUR;R-002\n")
+    return Export("movimientos.csv", text.encode(), [
+        tx(None, "2026-02-20", "-24.14", "EUR", "", "Compra Mercadona", "R-001"),
+        tx(None, "2026-02-21", "150.00", "EUR", "", "Transferencia recibida", "R-002"),
+    ], description="Spanish headers, decimal comma")
+
+
+def headerless() -> Export:
+    text = "2026-04-01,LEDGER-1,-250.00,Office rent\n2026-04-02,LEDGER-2,1200.50,Consulting fee\n"
+    return Export("ledger.csv", text.encode(), [
+        tx("LEDGER-1", "2026-04-01", "-250.00", "EUR", "", "Office rent"),
+        tx("LEDGER-2", "2026-04-02", "1200.50", "EUR", "", "Consulting fee"),
+    ], mapping={"has_header": False, "columns": {"date": 1, "id": 2, "amount": 3, "description": 4},
+                "default_currency": "EUR"}, description="no header: columns by number")
+
+
+def utf16_tsv() -> Export:
+    text = ("Date\tPayee\tAmount\tCurrency\n2026-05-03\tCafé Müller\t-12.50\tEUR\n"
+            "2026-05-04\tSociété Générale\t99.99\tEUR\n")
+    return Export("export.txt", text.encode("utf-16"), [
+        tx(None, "2026-05-03", "-12.50", "EUR", "Café Müller"),
+        tx(None, "2026-05-04", "99.99", "EUR", "Société Générale"),
+    ], description="UTF-16 with BOM, tabs (Excel's Unicode text)")
+
+
+def pipes_cp1252() -> Export:
+    text = ("Bank statement export\nGenerated 2026-06-30\n"
+            "Posting Date|Reference|Beneficiary|Details|Amount|Ccy\n"
+            "2026-06-01|INV-9|Señor Núñez|Honorarios|-300.00|EUR\n"
+            "2026-06-02|INV-10|Ætna Ltd|Refund|45.00|EUR\n")
+    return Export("export_pipes.csv", text.encode("cp1252"), [
+        tx(None, "2026-06-01", "-300.00", "EUR", "Señor Núñez", "Honorarios", "INV-9"),
+        tx(None, "2026-06-02", "45.00", "EUR", "Ætna Ltd", "Refund", "INV-10"),
+    ], description="pipes, preamble, Windows-1252 accents")
+
+
+def signs() -> Export:
+    text = ("Transaction ID,Date,Counterparty,Amount,Currency\n"
+            "S-1,2026-07-01,Vendor A,(123.45),CHF\n"
+            "S-2,2026-07-02,Vendor B,24.10-,CHF\n"
+            "S-3,2026-07-03,Vendor C,\"1,000.00\",CHF\n")
+    return Export("signs.csv", text.encode(), [
+        tx("S-1", "2026-07-01", "-123.45", "CHF", "Vendor A"),
+        tx("S-2", "2026-07-02", "-24.10", "CHF", "Vendor B"),
+        tx("S-3", "2026-07-03", "1000.00", "CHF", "Vendor C"),
+    ], description="parentheses and trailing-minus negatives, thousands commas")
+
+
+def workbook() -> Export:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Transactions"
+    sheet.append(["Quarterly ledger extract"])
+    sheet.append([])
+    sheet.append(["Entry ID", "Booking Date", "Vendor", "Memo", "Net Amount", "Currency"])
+    sheet.append(["E-100", dt.datetime(2026, 8, 3), "Globex GmbH", "Services Q3", -4500.25, "EUR"])
+    sheet.append(["E-101", dt.datetime(2026, 8, 4), "Initech LLC", "Licence", 1999, "USD"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return Export("ledger_q3.xlsx", buffer.getvalue(), [
+        tx("E-100", "2026-08-03", "-4500.25", "EUR", "Globex GmbH", "Services Q3"),
+        tx("E-101", "2026-08-04", "1999.00", "USD", "Initech LLC", "Licence"),
+    ], description="Excel workbook with a title row, real dates and numbers")
+
+
+OFX_V1 = """OFXHEADER:100
+DATA:OFXSGML
+VERSION:102
+SECURITY:NONE
+ENCODING:USASCII
+CHARSET:1252
+COMPRESSION:NONE
+OLDFILEUID:NONE
+NEWFILEUID:NONE
+
+<OFX>
+<SIGNONMSGSRSV1><SONRS><STATUS><CODE>0<SEVERITY>INFO</STATUS><DTSERVER>20260301120000<LANGUAGE>ENG</SONRS></SIGNONMSGSRSV1>
+<BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS>
+<STMTRS><CURDEF>USD<BANKACCTFROM><BANKID>121000248<ACCTID>9876543<ACCTTYPE>CHECKING</BANKACCTFROM>
+<BANKTRANLIST><DTSTART>20260201<DTEND>20260228
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20260203120000[-5:EST]<TRNAMT>-1036.47<FITID>20260203-1<NAME>ACME SUPPLIES<MEMO>Invoice 4411</STMTTRN>
+<STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20260205<TRNAMT>2500.00<FITID>20260205-7<NAME>CLIENT PAYMENT<CHECKNUM>1044</STMTTRN>
+</BANKTRANLIST><LEDGERBAL><BALAMT>1000.00<DTASOF>20260228</LEDGERBAL></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>
+"""
+
+
+def ofx_bank() -> Export:
+    return Export("checking.ofx", OFX_V1.encode("cp1252"), [
+        tx("20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
+        tx("20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
+    ], description="OFX 1.02 (SGML) bank statement")
+
+
+OFX_V2 = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<?OFX OFXHEADER="200" VERSION="220" SECURITY="NONE" OLDFILEUID="NONE" NEWFILEUID="NONE"?>
+<OFX><SIGNONMSGSRSV1><SONRS><STATUS><CODE>0</CODE><SEVERITY>INFO</SEVERITY></STATUS><DTSERVER>20260401</DTSERVER><LANGUAGE>ENG</LANGUAGE></SONRS></SIGNONMSGSRSV1>
+<CREDITCARDMSGSRSV1><CCSTMTTRNRS><TRNUID>2</TRNUID><STATUS><CODE>0</CODE><SEVERITY>INFO</SEVERITY></STATUS>
+<CCSTMTRS><CURDEF>EUR</CURDEF><CCACCTFROM><ACCTID>4111111111111111</ACCTID></CCACCTFROM>
+<BANKTRANLIST><DTSTART>20260301</DTSTART><DTEND>20260331</DTEND>
+<STMTTRN><TRNTYPE>DEBIT</TRNTYPE><DTPOSTED>20260310</DTPOSTED><TRNAMT>-59.90</TRNAMT><FITID>CC-1</FITID><NAME>LUFTHANSA</NAME><MEMO>Ticket</MEMO></STMTTRN>
+</BANKTRANLIST></CCSTMTRS></CCSTMTTRNRS></CREDITCARDMSGSRSV1></OFX>
+"""
+
+
+def qfx_card() -> Export:
+    return Export("card.qfx", OFX_V2.encode(), [
+        tx("CC-1", "2026-03-10", "-59.90", "EUR", "LUFTHANSA", "Ticket", "", "4111111111111111"),
+    ], description="OFX 2.2 (XML) credit-card statement named .qfx")
+
+
+def jsonl_foreign_keys() -> Export:
+    rows = [{"Buchungsnr": "J-1", "Buchungstag": "01.09.2026", "Betrag": "-1.200,00", "Text": "Miete"},
+            {"Buchungsnr": "J-2", "Buchungstag": "02.09.2026", "Betrag": "350,50", "Text": "Erstattung"}]
+    content = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    return Export("buchungen.jsonl", content, [
+        tx("J-1", "2026-09-01", "-1200.00", "EUR", "", "Miete"),
+        tx("J-2", "2026-09-02", "350.50", "EUR", "", "Erstattung"),
+    ], mapping={"id": "Buchungsnr", "date": "Buchungstag", "amount": "Betrag", "description": "Text",
+                "decimal_separator": ",", "date_format": "%d.%m.%Y", "default_currency": "EUR"},
+        description="JSON lines with foreign keys, renamed by a mapping")
+
+
+def gzipped_soll_haben() -> Export:
+    text = ("Datum;Buchungstext;Soll;Haben;Belegnummer\n"
+            "10.10.2026;Wareneinkauf;1.999,00;;B-77\n"
+            "11.10.2026;Kundenzahlung;;5.000,00;B-78\n")
+    return Export("journal.csv.gz", gzip.compress(text.encode()), [
+        tx(None, "2026-10-10", "-1999.00", "EUR", "", "Wareneinkauf", "B-77"),
+        tx(None, "2026-10-11", "5000.00", "EUR", "", "Kundenzahlung", "B-78"),
+    ], mapping={"default_currency": "EUR"}, description="gzip, German Soll/Haben split columns")
+
+
+def inverted_sign() -> Export:
+    text = "Date,Vendor,Amount,Currency\n2026-11-02,Stationery,45.00,EUR\n2026-11-03,Customer refund,-10.00,EUR\n"
+    return Export("card_export.csv", text.encode(), [
+        tx(None, "2026-11-02", "-45.00", "EUR", "Stationery"),
+        tx(None, "2026-11-03", "10.00", "EUR", "Customer refund"),
+    ], mapping={"sign": "inverted"}, description="debits shown positive: sign inverted by the mapping")
+
+
+def duplicate_rows() -> Export:
+    text = ("Date,Description,Amount,Currency\n2026-12-01,Coffee,-3.50,EUR\n2026-12-01,Coffee,-3.50,EUR\n"
+            "2026-12-02,Lunch,-12.00,EUR\n")
+    return Export("twice_coffee.csv", text.encode(), [
+        tx(None, "2026-12-01", "-3.50", "EUR", "", "Coffee"),
+        tx(None, "2026-12-01", "-3.50", "EUR", "", "Coffee"),
+        tx(None, "2026-12-02", "-12.00", "EUR", "", "Lunch"),
+    ], description="two genuinely identical rows stay two rows")
+
+
+def corpus() -> list[Export]:
+    return [german_sparkasse(), us_brokerage(), uk_bank(), french_bank(), spanish_bank(), headerless(),
+            utf16_tsv(), pipes_cp1252(), signs(), workbook(), ofx_bank(), qfx_card(), jsonl_foreign_keys(),
+            gzipped_soll_haben(), inverted_sign(), duplicate_rows()]

@@ -206,6 +206,9 @@ ZENITH_MAX_CONCURRENT_BATCHES = env_int("ZENITH_MAX_CONCURRENT_BATCHES", 0)
 # their resident memory passes the limit.
 ZENITH_WORKER_MAX_JOBS = env_int("ZENITH_WORKER_MAX_JOBS", 50)
 ZENITH_WORKER_MAX_RSS_MB = env_int("ZENITH_WORKER_MAX_RSS_MB", 1024)
+# Scheduling priority of worker processes (os.nice increment): on a machine shared with the
+# web process, a positive value keeps status pages responsive while workers are saturated.
+ZENITH_WORKER_NICE = env_int("ZENITH_WORKER_NICE", 0)
 ZENITH_RESOURCE_SAMPLE_TTL = env_int("ZENITH_RESOURCE_SAMPLE_TTL", 600)
 
 # Circuit breaker per data type (seed 8.2: open above 50 % errors, recover after cooldown).
@@ -247,9 +250,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "zenith@localhost")
 
 # --- REST API ----------------------------------------------------------------------------
 
+# API tokens already checked are trusted again for this long without a database query.
+ZENITH_TOKEN_CACHE_SECONDS = env_int("ZENITH_TOKEN_CACHE_SECONDS", 30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "jobs.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from .. import results, selectors
 from ..models import ProcessingJob
-from .views import CSVRenderer, Pagination, _Echo
+from .views import CSVRenderer, EchoWriter, JsonErrorsMixin, Pagination
 
 _FILTER_PARAMETERS = []
 _seen: set[str] = set()
@@ -35,17 +35,9 @@ for _source in results.SOURCES.values():
 
 
 @extend_schema(tags=["batch-jobs"])
-class JobResultsView(GenericAPIView):
+class JobResultsView(JsonErrorsMixin, GenericAPIView):
     pagination_class = Pagination
     renderer_classes = [JSONRenderer, CSVRenderer]
-
-    def handle_exception(self, exc):
-        # Errors are always JSON, even on a request that asked for the CSV download.
-        response = super().handle_exception(exc)
-        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
-            self.request.accepted_renderer = JSONRenderer()
-            self.request.accepted_media_type = JSONRenderer.media_type
-        return response
 
     def get_job(self, pk: str) -> ProcessingJob:
         try:
@@ -112,7 +104,7 @@ class JobResultsView(GenericAPIView):
 
 
 def _csv(job: ProcessingJob, source: results.ResultSource, rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(EchoWriter())
     response = StreamingHttpResponse((writer.writerow(row) for row in results.csv_rows(source, rows)),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="zenith-job-{job.id}-{source.kind}.csv"'

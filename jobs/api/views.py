@@ -37,7 +37,7 @@ class CSVRenderer(BaseRenderer):
         return data if isinstance(data, (bytes, str)) else b""
 
 
-class _Echo:
+class EchoWriter:
     def write(self, value: str) -> str:
         return value
 
@@ -49,8 +49,19 @@ def _resolve_project(request, project_id: str):
     return project
 
 
+class JsonErrorsMixin:
+    """Errors are always JSON, even on a request that asked for a CSV download."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
 @extend_schema(tags=["batch-jobs"])
-class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.JobSerializer
     pagination_class = Pagination
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
@@ -63,14 +74,6 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             return super().get_object()
         except (ValueError, ValidationError):
             raise NotFound("Job not found") from None
-
-    def handle_exception(self, exc):
-        # Errors are always JSON, even on a request that asked for the CSV download.
-        response = super().handle_exception(exc)
-        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
-            self.request.accepted_renderer = JSONRenderer()
-            self.request.accepted_media_type = JSONRenderer.media_type
-        return response
 
     def get_throttles(self):
         if self.action == "submit":
@@ -187,7 +190,7 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
 
 def _failures_csv(job: ProcessingJob, failures) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(EchoWriter())
     header = ["item_index", "item_key", "kind", "error_code", "field", "message", "batch_number"]
 
     def rows():

@@ -140,6 +140,8 @@ class _Pool:
         self.scheduler_pid = self._fork(self._schedule)
 
     def _work(self) -> None:
+        if settings.ZENITH_WORKER_NICE:
+            os.nice(settings.ZENITH_WORKER_NICE)
         from jobs.dispatch import get_queue
         from jobs.redis import get_redis
         from jobs.worker import ZenithWorker

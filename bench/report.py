@@ -39,8 +39,9 @@ def write_performance_doc(results: dict, path: Path) -> None:
         z, ref = run["zenith"], run["reference"]
         ref1 = ref.get("1") or ref.get(1)
         ref2 = ref.get("2") or ref.get(2)
-        label = z["via"] + (" + throttle" if run.get("throttle_active") else "") + (
-            " + status load" if run.get("status_load") else "")
+        label = z["via"] + (" + throttle" if run.get("throttle_active") else "")
+        label += (" + status load" if run.get("status_load") else "")
+        label += (" (2,000 batches)" if run.get("many_batches") else "")
         lines.append(_row([
             f"{z['items']:,}", label, z["workers"], f"{z['items_per_second']:,}", f"{ref1['items_per_second']:,}",
             f"{ref2['items_per_second']:,}", f"{z['items_per_second'] / ref2['items_per_second']:.2f}",
@@ -74,9 +75,9 @@ def write_performance_doc(results: dict, path: Path) -> None:
                   f"{throttles[0]['microseconds_per_call']} µs ({throttles[0]['calls']:,} calls); the throttled "
                   "run above had a limit far above its rate, so its difference to the unthrottled run is that cost "
                   "plus noise."]
-    notes = results.get("notes")
-    if notes:
-        lines += ["", "## Notes", "", *notes]
+    notes = Path(__file__).with_name("notes.md")
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -243,10 +243,13 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def upload(port: int, token: str, path: Path, project_id: str) -> tuple[dict, float]:
+def upload(port: int, token: str, path: Path, project_id: str, batch_size: int | None = None) -> tuple[dict, float]:
     boundary = uuid.uuid4().hex
+    fields = {"project_id": project_id, "data_type": "transaction"}
+    if batch_size:
+        fields["batch_size"] = str(batch_size)
     head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                    for k, v in {"project_id": project_id, "data_type": "transaction"}.items())
+                    for k, v in fields.items())
     head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
              "Content-Type: application/octet-stream\r\n\r\n").encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
@@ -296,7 +299,7 @@ def wait_workers(count: int, timeout: float = 60) -> None:
 
 
 def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | None = None,
-           status_load: dict | None = None) -> dict:
+           status_load: dict | None = None, batch_size: int | None = None) -> dict:
     from django.contrib.auth import get_user_model
     from django.db.models import Max
     from rest_framework.authtoken.models import Token
@@ -326,7 +329,7 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
         started = time.perf_counter()
         started_at = dt.datetime.now(dt.UTC)
         if via == "http":
-            body, submit_seconds = upload(port, token.key, path, project.id)
+            body, submit_seconds = upload(port, token.key, path, project.id, batch_size)
             job_id = body["job_id"]
         else:
             subprocess.run([sys.executable, "manage.py", "submit_job", str(path), "--type", "transaction",
@@ -494,6 +497,9 @@ def main() -> None:
             run = zenith(files["jsonl"], args.large_workers, via="submit_job")
             print(f"[zenith submit_job] {json.dumps(run)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": run})
+            many = zenith(files["csv"], args.large_workers, batch_size=max(1, size // 2000))
+            print(f"[zenith 2,000 batches] {json.dumps(many)}")
+            results["runs"].append({"size": size, "reference": refs, "zenith": many, "many_batches": True})
             throttled = zenith(files["csv"], args.large_workers, extra_env={"ZENITH_DATA_TYPES_JSON": json.dumps(
                 {"transaction": {"rate_limit": "100000/s", "item_rate_limit": "10000000/s"}})})
             throttled["throttle"] = throttle_cost()

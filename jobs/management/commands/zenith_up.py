@@ -157,28 +157,34 @@ class Command(BaseCommand):
         return password
 
     def _demo(self, items: int, url: str, should_stop) -> None:
-        from jobs import sample
+        """A generated ledger with planted anomalies (manage.py generate_sample), ingested as
+        transactions and screened for red flags, so a newcomer sees both kinds of job."""
         from jobs.models import Project
-        from jobs.readers import open_records
-        from jobs.services import submit_job
+        from jobs.services import submit_file
 
-        path = Path(settings.VAR_DIR) / "sample-transactions.csv"
+        path = Path(settings.VAR_DIR) / "samples" / f"demo-ledger-{items}.csv"
         if not path.exists():
-            sample.write(path, sample.transactions(items, seed=7))
+            call_command("generate_sample", "--type", "analysis", "--items", str(items), "--seed", "7",
+                         "--out", str(path), stdout=open(os.devnull, "w"))
         project, _ = Project.objects.get_or_create(id="demo", defaults={"name": "Demo project"})
-        with path.open("rb") as raw:
-            fmt, records = open_records(raw, name=path.name)
-            job = submit_job(project=project, data_type="transaction", records=records, input_name=path.name,
-                             input_format=fmt)
-        self.stdout.write(f"Demo job {job.id}: {job.total_items:,} transactions from {path.name} "
-                          f"(~1% deliberately invalid). Watch it at {url}jobs/{job.id}/")
-        while True:
-            job.refresh_from_db()
-            self.stdout.write(f"\r  {job.status:<10} {job.progress_percent:6.1f}%  processed {job.items_processed:,}"
-                              f"  failed {job.items_failed:,}", ending="")
+        jobs = []
+        for data_type in ("transaction", "analysis"):
+            with path.open("rb") as raw:
+                job = submit_file(project=project, data_type=data_type, raw=raw, name=path.name)
+            jobs.append(job)
+            self.stdout.write(f"Demo {data_type} job: {job.total_items:,} records from {path.name} "
+                              f"(with planted anomalies). Watch it at {url}jobs/{job.id}/")
+        while not should_stop():
+            for job in jobs:
+                job.refresh_from_db()
+            self.stdout.write("\r  " + "   ".join(
+                f"{job.data_type}: {job.status} {job.progress_percent:5.1f}% failed {job.items_failed:,}"
+                for job in jobs), ending="")
             self.stdout.flush()
-            if job.completed_at or should_stop():
+            if all(job.completed_at for job in jobs):
                 self.stdout.write("")
+                finding_counts = jobs[1].summary.get("findings_by_rule") or jobs[1].summary
+                self.stdout.write(f"Red flags found: {finding_counts}")
                 break
             time.sleep(0.5)
 

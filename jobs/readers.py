@@ -1,16 +1,17 @@
-"""Streaming readers for submitted files: CSV, a JSON array, or JSON lines, optionally gzip.
+"""Streaming readers for JSON submissions: a JSON array or JSON lines, optionally gzip
+(delimited text, spreadsheets and statements are read by jobs.importing, which uses these
+for JSON).
 
 Each reader yields one record (a dict) at a time from a binary file object, so a 1,000,000-row
-upload is never held in memory as a whole. A structural problem (bad JSON, a CSV row with the
-wrong number of fields, bytes that are not UTF-8, a file that is not what its name says)
-raises `InputError` with the line number; the submission is then rejected as a whole. Bad
-*values* inside well-formed records are not input errors: they fail their record later.
+upload is never held in memory as a whole. A structural problem (bad JSON, bytes that are not
+UTF-8, a file that is not what its name says) raises `InputError` with the line number; the
+submission is then rejected as a whole. Bad *values* inside well-formed records are not input
+errors: they fail their record later.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import gzip
 import io
 import json
@@ -20,7 +21,6 @@ from typing import IO, Any
 FORMATS = ("csv", "json", "jsonl")
 _CHUNK = 1 << 16
 _MAX_RECORD_CHARS = 4 << 20  # a record this long without closing is malformed
-csv.field_size_limit(1 << 24)
 
 
 class InputError(ValueError):
@@ -49,7 +49,9 @@ def open_records(raw: IO[bytes], name: str = "", fmt: str | None = None) -> tupl
     fmt = fmt or format_from_name(name) or _sniff(head)
     if fmt not in FORMATS:
         raise InputError(f"unsupported format {fmt!r}; use one of {', '.join(FORMATS)}")
-    reader = {"csv": _csv_records, "json": _json_array_records, "jsonl": _jsonl_records}[fmt]
+    if fmt == "csv":
+        raise InputError("CSV and spreadsheets are read by jobs.importing (open_import), not here")
+    reader = {"json": _json_array_records, "jsonl": _jsonl_records}[fmt]
     return fmt, reader(stream)
 
 
@@ -184,36 +186,3 @@ def _json_array_records(stream: IO[bytes]) -> Iterator[dict]:
             buf, pos = buf[pos:], 0
     if skip_ws():
         raise InputError("unexpected data after the closing ']'", here())
-
-
-def _csv_records(stream: IO[bytes]) -> Iterator[dict]:
-    delimiter = _delimiter(stream.peek(4096)[:4096] if hasattr(stream, "peek") else b"")
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
-    try:
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            return
-        if not any(header):
-            raise InputError("the first row must be a header naming the columns", 1)
-        if len(set(header)) != len(header):
-            dupes = sorted({h for h in header if header.count(h) > 1})
-            raise InputError(f"duplicate column names in the header: {', '.join(dupes)}", 1)
-        width = len(header)
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != width:
-                raise InputError(f"expected {width} fields as in the header, found {len(row)}", reader.line_num)
-            yield dict(zip(header, row, strict=True))
-    except UnicodeDecodeError:
-        raise InputError("bytes that are not UTF-8", reader.line_num + 1) from None
-    except csv.Error as exc:
-        raise InputError(f"malformed CSV ({exc})", reader.line_num) from None
-
-
-def _delimiter(head: bytes) -> str:
-    first_line = head.lstrip(codecs.BOM_UTF8).split(b"\n", 1)[0].decode("utf-8", "ignore")
-    counts = {sep: first_line.count(sep) for sep in (",", ";", "\t", "|")}
-    return max(counts, key=counts.get) if max(counts.values()) else ","

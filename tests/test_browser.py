@@ -5,6 +5,7 @@ cancel a second job, check the final states, and keep screenshots."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -13,6 +14,7 @@ from tests.conftest import OUTPUT_DIR
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+JOB_PAGE = re.compile(r".*/jobs/[0-9a-f-]{36}/$")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -64,8 +66,12 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     page.select_option("select[name=project]", "field-audit")
     page.select_option("select[name=data_type]", "probe")
     page.set_input_files("input[name=file]", csv_file(tmp_path / "first.csv", 3000, ",sleep_ms", ",1"))
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/jobs/*/")
+    page.click("button[value=preview]")  # how the file will be read, before anything is submitted
+    page.wait_for_selector("#preview")
+    assert "canonical" in page.inner_text("#preview") or "mapped" in page.inner_text("#preview")
+    page.set_input_files("input[name=file]", csv_file(tmp_path / "first.csv", 3000, ",sleep_ms", ",1"))
+    page.click("button[value=submit]")
+    page.wait_for_url(JOB_PAGE)
     first_url = page.url
     page.evaluate("window.__notReloaded = true")
     page.wait_for_function("document.getElementById('percent').textContent === '100.0%'", timeout=90_000)
@@ -86,8 +92,8 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     page.select_option("select[name=project]", "field-audit")
     page.select_option("select[name=data_type]", "probe")
     page.set_input_files("input[name=file]", csv_file(tmp_path / "second.csv", 4000, ",sleep_ms", ",8"))
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/jobs/*/")
+    page.click("button[value=submit]")
+    page.wait_for_url(JOB_PAGE)
     second_url = page.url
     page.wait_for_function("parseInt(document.getElementById('done-count').textContent.replace(/\\D/g, '')) > 0",
                            timeout=60_000)

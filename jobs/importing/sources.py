@@ -19,6 +19,8 @@ from typing import IO
 from ..readers import InputError
 from . import headers
 
+csv.field_size_limit(1 << 24)  # long memo fields are data, not an attack
+
 SAMPLE_BYTES = 1 << 20
 SNIFF_LINES = 60
 DELIMITERS = (",", ";", "\t", "|")

@@ -8,6 +8,7 @@ dataset so a newcomer sees a job run. Ctrl-C stops everything it started.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from django.conf import settings
@@ -89,6 +91,9 @@ class Command(BaseCommand):
             _stop_embedded(embedded, url)
             sys.exit(code)
 
+        # This console is for people: job events go to the workers' logs under var/logs.
+        logging.getLogger().setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", category=FutureWarning)  # crontab's own deprecation notice
         self.stdout.write("Applying migrations...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
@@ -113,7 +118,8 @@ class Command(BaseCommand):
         url = f"http://{opts['host']}:{opts['port']}/"
         self.stdout.write(self.style.SUCCESS(f"Zenith is running at {url}"))
         self.stdout.write(f"  sign in as admin{' / ' + password if password else ''}; logs in {logs}")
-        self.stdout.write(f"  API docs {url}api/docs/  metrics {url}metrics  RQ dashboard {url}admin/django_rq/")
+        self.stdout.write(f"  API docs {url}api/docs/  metrics {url}metrics")
+        self.stdout.write(f"  RQ dashboard {url}admin/django_rq/dashboard/")
         stop = {"now": False}
 
         def on_signal(signum, frame):

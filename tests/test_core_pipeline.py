@@ -155,3 +155,45 @@ def test_optimizer_pause_between_batches_when_enabled(project, start_workers, se
     gaps = [(b[0] - a[1]).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= delay * 0.9, (delay, gaps)
     assert job.status == JobStatus.COMPLETED
+
+
+def test_priorities_drain_high_before_low(project, start_workers):
+    from tests.conftest import worker_env
+
+    low = submit_job(project=project, data_type="probe", records=transactions(600, sleep_ms=1), priority=1,
+                     batch_size=60)
+    high = submit_job(project=project, data_type="probe", records=transactions(600, start=10_000, sleep_ms=1),
+                      priority=9, batch_size=60)
+    start_workers(1, env=worker_env(ZENITH_CHAIN_SECONDS=0))
+    wait_for_job(low.id)
+    high_starts = list(Batch.objects.filter(job=high).values_list("started_at", flat=True))
+    low_starts = list(Batch.objects.filter(job=low).values_list("started_at", flat=True))
+    assert max(high_starts) < min(low_starts)  # submitted later, finished first
+
+
+def test_workers_are_recycled_after_max_jobs(project, start_workers):
+    from tests.conftest import worker_env
+
+    start_workers(1, env=worker_env(ZENITH_CHAIN_SECONDS=0), max_jobs=3)
+    job = wait_for_job(submit_job(project=project, data_type="probe", records=transactions(1200),
+                                  batch_size=100).id)
+    names = set(Batch.objects.filter(job=job).values_list("worker_name", flat=True))
+    assert job.status == JobStatus.COMPLETED
+    assert len(names) >= 12 // 3  # one process, a fresh fork every three batches
+    assert_accounting(job)
+
+
+def test_per_job_window_caps_concurrent_batches(project, start_workers, settings):
+    settings.ZENITH_MAX_CONCURRENT_BATCHES = 2
+    start_workers(4)
+    job = wait_for_job(submit_job(project=project, data_type="probe", records=transactions(1200, sleep_ms=2),
+                                  batch_size=100).id)
+    assert job.batch_config["concurrent_batches"] == 2
+    spans = list(Batch.objects.filter(job=job).values_list("started_at", "finished_at"))
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
+    running, peak = 0, 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 2
+    assert len(set(Batch.objects.filter(job=job).values_list("worker_name", flat=True))) >= 2

@@ -114,75 +114,95 @@ def _json_kind(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _json_array_records(stream: IO[bytes]) -> Iterator[dict]:
-    """Parses `[ {...}, {...} ]` incrementally with `raw_decode`, refilling the buffer when a
-    value runs past its end."""
-    decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-    buf, pos, line, eof = "", 0, 1, False
+class JsonScanner:
+    """Reads one JSON text from a binary stream a value at a time, with `raw_decode` over a
+    refilled buffer, so arrays of any length are never held whole. Errors carry the line."""
 
-    def refill() -> bool:
-        nonlocal buf, pos, line, eof
-        if eof:
+    def __init__(self, stream: IO[bytes]):
+        self.stream = stream
+        self.decoder = json.JSONDecoder()
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self.buf, self.pos, self.base_line, self.eof = "", 0, 1, False
+
+    @property
+    def line(self) -> int:
+        return self.base_line + self.buf.count("\n", 0, self.pos)
+
+    def _refill(self) -> bool:
+        if self.eof:
             return False
-        chunk = stream.read(_CHUNK)
+        chunk = self.stream.read(_CHUNK)
         try:
-            text = utf8.decode(chunk, final=not chunk)
+            text = self.utf8.decode(chunk, final=not chunk)
         except UnicodeDecodeError:
-            raise InputError("bytes that are not UTF-8", line + buf.count("\n", 0, pos)) from None
-        line += buf.count("\n", 0, pos)
-        buf, pos = buf[pos:] + text, 0
+            raise InputError("bytes that are not UTF-8", self.line) from None
+        self.base_line = self.line
+        self.buf, self.pos = self.buf[self.pos:] + text, 0
         if not chunk:
-            eof = True
+            self.eof = True
         return bool(chunk) or bool(text)
 
-    def skip_ws() -> bool:
-        nonlocal pos
+    def peek(self) -> str | None:
+        """The next character that is not white space (None at the end), left unread."""
         while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n\ufeff":
-                pos += 1
-            if pos < len(buf):
-                return True
-            if not refill():
-                return False
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n\ufeff":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._refill():
+                return None
 
-    def here() -> int:
-        return line + buf.count("\n", 0, pos)
+    def take(self, char: str, what: str) -> None:
+        found = self.peek()
+        if found != char:
+            shown = "the end of the data" if found is None else repr(found)
+            raise InputError(f"expected {what}, found {shown}", self.line)
+        self.pos += 1
 
-    if not skip_ws() or buf[pos] != "[":
-        raise InputError("expected a JSON array of records starting with '['", here() if buf else 1)
-    pos += 1
-    expect_value = True
-    first = True
-    while True:
-        if not skip_ws():
-            raise InputError("the JSON array is not closed with ']'", here())
-        ch = buf[pos]
-        if ch == "]" and (first or not expect_value):
-            pos += 1
-            break
-        if not expect_value:
-            if ch != ",":
-                raise InputError(f"expected ',' or ']' between records, found {ch!r}", here())
-            pos += 1
-            expect_value = True
-            continue
+    def value(self, raw: bool = False) -> Any:
+        """The next JSON value (or, with `raw`, a (value, its source text) pair)."""
+        self.peek()
         while True:
             try:
-                record, end = decoder.raw_decode(buf, pos)
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
                 break
             except json.JSONDecodeError as exc:
-                if len(buf) - pos < _MAX_RECORD_CHARS and refill():
+                if len(self.buf) - self.pos < _MAX_RECORD_CHARS and self._refill():
                     continue
-                raise InputError(f"invalid JSON ({exc.msg})", line + buf.count("\n", 0, exc.pos)) from None
+                raise InputError(f"invalid JSON ({exc.msg})",
+                                 self.base_line + self.buf.count("\n", 0, exc.pos)) from None
+        source = self.buf[self.pos:end] if raw else None
+        self.pos = end
+        if self.pos > _CHUNK:
+            self.base_line = self.line
+            self.buf, self.pos = self.buf[self.pos:], 0
+        return (value, source) if raw else value
+
+    def array(self, raw: bool = False) -> Iterator[Any]:
+        """The elements of the array that starts here, one at a time."""
+        self.take("[", "a JSON array starting with '['")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value(raw=raw)
+            if self.peek() == ",":
+                self.pos += 1
+                continue
+            self.take("]", "',' or ']' between records")
+            return
+
+    def end(self) -> None:
+        if self.peek() is not None:
+            raise InputError("unexpected data after the end of the JSON value", self.line)
+
+
+def _json_array_records(stream: IO[bytes]) -> Iterator[dict]:
+    scanner = JsonScanner(stream)
+    if scanner.peek() != "[":
+        raise InputError("expected a JSON array of records starting with '['", scanner.line)
+    for record in scanner.array():
         if not isinstance(record, dict):
-            raise InputError(f"expected a JSON object, got {_json_kind(record)}", here())
-        pos = end
-        first = False
-        expect_value = False
+            raise InputError(f"expected a JSON object, got {_json_kind(record)}", scanner.line)
         yield record
-        if pos > _CHUNK:
-            line += buf.count("\n", 0, pos)
-            buf, pos = buf[pos:], 0
-    if skip_ws():
-        raise InputError("unexpected data after the closing ']'", here())
+    scanner.end()

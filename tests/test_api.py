@@ -158,6 +158,44 @@ def test_malformed_json_body(api_users, redis):
     nothing_left_behind(redis)
 
 
+def test_json_body_is_read_in_any_key_order_and_checked_strictly(api_users, redis):
+    client = api_client(api_users["alice"])
+    body = b'{"items": [{"id": "t1", "amount": "1.5"}, {"id": "t2", "amount": "-2"}],\n "data_type": "transaction",' \
+           b' "project_id": "alice-audit", "priority": 7}'
+    response = client.post(SUBMIT, body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["total_items"], ProcessingJob.objects.get().priority) == (2, 7)
+
+    ProcessingJob.objects.all().delete()
+    for body, message in [
+        (b'{"project_id": "alice-audit", "project_id": "x", "items": [{}]}', "duplicate key 'project_id'"),
+        (b'{"project_id": "alice-audit", "items": [{}]} trailing', "JSON parse error"),
+        (b'{"project_id": "alice-audit", "items": [{"id": 1},, {}]}', "JSON parse error"),
+    ]:
+        response = client.post(SUBMIT, body, content_type="application/json")
+        assert response.status_code == 400, body
+        assert message in response.json()["detail"]
+    assert not ProcessingJob.objects.exists()
+    nothing_left_behind(redis)
+
+
+def test_json_body_over_the_upload_limit_is_413(api_users, redis, settings):
+    settings.ZENITH_MAX_UPLOAD_BYTES = 1024 * 1024
+    body = json.dumps({"project_id": "alice-audit", "data_type": "transaction",
+                       "items": [{"id": f"t{i}", "memo": "x" * 100} for i in range(10_000)]})
+    response = api_client(api_users["alice"]).post(SUBMIT, body, content_type="application/json")
+    assert response.status_code == 413
+    assert "larger than 1 MB" in response.json()["detail"]
+    nothing_left_behind(redis)
+
+
+def test_unsupported_content_type_is_415(api_users, redis):
+    response = api_client(api_users["alice"]).post(SUBMIT, b"id,amount\n1,2\n", content_type="text/csv")
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"]
+    nothing_left_behind(redis)
+
+
 def test_bad_records_are_item_failures_not_request_errors(api_users, redis):
     items = records(3)
     items[1]["amount"] = "abc"

@@ -39,14 +39,19 @@ class ItemsField(serializers.Field):
         return value
 
 
-class SubmitJobSerializer(serializers.Serializer):
+class SubmitFieldsSerializer(serializers.Serializer):
+    """A JSON submission's fields other than its items (those are streamed)."""
+
     project_id = serializers.CharField(max_length=64)
     data_type = serializers.CharField(max_length=64)
-    items = ItemsField(help_text="The records, each a JSON object (at most 1,000,000).")
     priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
     options = serializers.DictField(required=False, default=dict)
     batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False,
                                           help_text="Override the optimizer's batch size.")
+
+
+class SubmitJobSerializer(SubmitFieldsSerializer):
+    items = ItemsField(help_text="The records, each a JSON object (at most 1,000,000).")
 
 
 class UploadJobSerializer(serializers.Serializer):

@@ -9,7 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, UnsupportedMediaType, ValidationError
+from rest_framework.fields import empty
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -18,8 +19,10 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from .. import selectors, services
 from ..models import JobStatus, ProcessingJob
+from ..readers import open_records
 from ..services import SubmissionError
 from . import serializers as s
+from .streaming import STREAMED, read_submission
 
 
 class Pagination(LimitOffsetPagination):
@@ -97,7 +100,9 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     )
     @action(detail=False, methods=["post"], parser_classes=[JSONParser, MultiPartParser, FormParser])
     def submit(self, request):
-        if "file" in request.FILES or (request.content_type or "").startswith("multipart/"):
+        """JSON bodies are streamed (see _submit_json); multipart uploads go through jobs.importing."""
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
             form = s.UploadJobSerializer(data=request.data)
             form.is_valid(raise_exception=True)
             data = form.validated_data
@@ -108,18 +113,45 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
                     raw=raw, name=upload.name, fmt=data.get("format"), priority=data["priority"],
                     options=data["options"], submitted_by=request.user, batch_size=data.get("batch_size"),
                     correlation_id=getattr(request, "correlation_id", ""))
+        elif media_type in ("", "application/json") or media_type.endswith("+json"):
+            # Decided by the header alone: touching request.data/FILES would make DRF parse the body.
+            job = self._submit_json(request)
         else:
-            form = s.SubmitJobSerializer(data=request.data)
-            form.is_valid(raise_exception=True)
-            data = form.validated_data
-            job = services.submit_items(
-                project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
-                items=data["items"], priority=data["priority"], options=data["options"],
-                submitted_by=request.user, input_format="items", batch_size=data.get("batch_size"),
-                correlation_id=getattr(request, "correlation_id", ""))
+            raise UnsupportedMediaType(media_type, detail=(
+                f"Unsupported media type '{media_type}': send application/json with `items`, "
+                f"or multipart/form-data with `file`."))
         body = {"job_id": job.id, "status": job.status, "total_items": job.total_items,
                 "total_batches": job.total_batches, "batch_size": job.batch_config.get("size")}
         return Response(s.SubmittedJobSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    def _submit_json(self, request) -> ProcessingJob:
+        """Items are streamed to a spool (jobs.api.streaming); the other fields are checked
+        like any serializer's."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        streamed = read_submission(request._request, length)
+        try:
+            form = s.SubmitFieldsSerializer(data=streamed.fields)
+            valid = form.is_valid()
+            if streamed.fields.get("items") is not STREAMED:
+                # Absent, or not an array: the items field says what is wrong with it.
+                s.ItemsField().run_validation(streamed.fields.get("items", empty))
+            elif streamed.count == 0:
+                raise ValidationError({"items": ["No items provided"]})
+            if not valid:
+                raise ValidationError(form.errors)
+            data = form.validated_data
+            _, records = open_records(streamed.items, fmt="jsonl")
+            return services.submit_items(
+                project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
+                items=records, priority=data["priority"], options=data["options"],
+                submitted_by=request.user, input_format="items", batch_size=data.get("batch_size"),
+                correlation_id=getattr(request, "correlation_id", ""))
+        finally:
+            if streamed.items is not None:
+                streamed.items.close()
 
     @extend_schema(
         request={"multipart/form-data": s.PreviewSerializer},

@@ -101,12 +101,12 @@ class WorkerPool:
     """`manage.py zenith_worker` in a subprocess (its own process group)."""
 
     def __init__(self, processes: int = 2, *, env: dict | None = None, queues: list[str] | None = None,
-                 max_jobs: int = 0, log_name: str = "workers"):
+                 max_jobs: int = 0, log_name: str = "workers", scheduler: bool = True):
         OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = OUTPUT_DIR / f"{log_name}-{os.getpid()}-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
         args = [sys.executable, str(ROOT / "manage.py"), "zenith_worker", "--processes", str(processes),
-                "--max-jobs", str(max_jobs), *(queues or [])]
+                "--max-jobs", str(max_jobs), *([] if scheduler else ["--no-scheduler"]), *(queues or [])]
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env or worker_env(), stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 

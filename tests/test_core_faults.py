@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+from django.conf import settings
 from django.db.models import Count
 
 from jobs.models import Batch, BatchAttempt, JobStatus, Transaction
@@ -52,6 +53,33 @@ def test_redis_flushdb_mid_job_is_repaired_by_the_reconciler(project, start_work
     assert job.status == JobStatus.COMPLETED
     assert (job.items_processed, job.items_failed, job.items_skipped) == (3000, 0, 0)
     assert Transaction.objects.filter(project=project).count() == 3000
+    assert_accounting(job)
+
+
+def test_retry_stranded_without_an_rq_scheduler_is_resent_by_the_reconciler(project, start_workers):  # noqa: F811
+    """The host holding RQ's scheduler lock died: a delayed retry stays scheduled, overdue.
+    (A standby scheduler only retries the lock every two minutes.)"""
+    from rq.job import Job as RQJob
+
+    from jobs.redis import get_redis
+    from jobs.services import reconcile
+
+    records = transactions(250)
+    records[120]["batch_fail_until_attempt"] = 2
+    start_workers(2, scheduler=False)
+    job = submit_job(project=project, data_type="probe", records=records)
+    batch = wait_until(lambda: Batch.objects.filter(job=job, status="retrying").first(), timeout=30,
+                       message="a batch waiting for its retry")
+    time.sleep(settings.ZENITH_REQUEUE_GRACE_SECONDS + 1.5)
+    batch.refresh_from_db()
+    assert batch.status == "retrying"
+    assert RQJob.fetch(batch.rq_job_id, connection=get_redis()).get_status() == "scheduled"
+
+    assert reconcile().resent_batches == 1
+    job = wait_for_job(job.id, timeout=60, reconcile=False)
+    assert (job.status, job.items_processed) == (JobStatus.COMPLETED, 250)
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts) == ("succeeded", 2)
     assert_accounting(job)
 
 

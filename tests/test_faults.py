@@ -379,7 +379,10 @@ def test_two_worker_hosts_in_network_namespaces_one_link_cut(fault_redis, redis_
         for host in hosts:
             env = worker_env(
                 DATABASE_URL=f"postgres://{db.get('USER') or 'postgres'}@{host.gateway}:5440/{db['NAME']}",
-                REDIS_URL=f"redis://{host.gateway}:6390/1")
+                REDIS_URL=f"redis://{host.gateway}:6390/1",
+                # The lost batch waits for the next reconcile; the default minute would make
+                # this scenario two minutes of waiting.
+                ZENITH_RECONCILE_INTERVAL_SECONDS=5)
             host.start_workers(ROOT, env, tmp_path / f"{host.name}.log", processes=1)
         wait_until(lambda: len({w.name.split('.')[0] for w in _workers()}) >= 1 and len(_workers()) >= 2,
                    timeout=60, message="workers on both hosts")

@@ -6,7 +6,8 @@ Runs every minute (monitoring.schedules) and on demand. Each pass:
    batch retried with backoff, or dead-lettered when out of retries. If the worker was only
    slow, its later commit fails the claim-token check and rolls back: counted once.
 2. Queued or retrying batches whose RQ message is gone (Redis flushed or restarted empty),
-   failed or stuck are sent again, after a grace period that covers the commit-to-enqueue gap.
+   failed, stuck, or scheduled but long overdue (no live RQ scheduler) are sent again, after
+   a grace period that covers the commit-to-enqueue gap.
 3. Jobs with pending batches and a window that is not full get it refilled.
 4. Cancelled jobs get their leftover unstarted batches cancelled.
 5. Jobs whose batches have all ended but that are not finalized are finalized.
@@ -25,7 +26,9 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
+from rq.registry import ScheduledJobRegistry
 
 from .. import dispatch
 from ..models import ACTIVE_BATCH_STATUSES, AttemptOutcome, Batch, BatchStatus, ProcessingJob
@@ -122,6 +125,14 @@ def _message_is_healthy(batch: Batch, rq_job: RQJob | None, now: dt.datetime) ->
     if rq_job is None:
         return False
     state = rq_job.get_status(refresh=False)
+    if state == "scheduled":
+        # Due long ago but still waiting: no RQ scheduler is moving it (the host holding
+        # RQ's scheduler lock died; a standby only retries the lock every two minutes).
+        try:
+            due = ScheduledJobRegistry(rq_job.origin, connection=rq_job.connection).get_scheduled_time(rq_job)
+        except NoSuchJobError:
+            return False  # marked scheduled but in no registry: nothing would ever enqueue it
+        return (now - due).total_seconds() < settings.ZENITH_REQUEUE_GRACE_SECONDS
     if state in HEALTHY_RQ_STATES:
         return True
     if state == "started":

@@ -138,6 +138,24 @@ def record(redis: Redis, name: str, ok: int, errors: int, probe: bool = False) -
     return BreakerTransition(_text(event), _text(state), int(rate) / 1_000_000, int(volume))
 
 
+# KEYS: state. Clears the probe lease only while still half-open (a recorded outcome may
+# already have closed or re-opened the breaker).
+_RELEASE_PROBE = """
+if redis.call('HGET', KEYS[1], 'state') == 'half_open' then
+  redis.call('HDEL', KEYS[1], 'probe_until')
+  return 1
+end
+return 0
+"""
+
+
+def release_probe(redis: Redis, name: str) -> bool:
+    """The probe granted by `allow` will not run (deferred by the throttle or pacing, claimed
+    by another worker, cancelled): let the next batch be the probe now instead of leaving
+    every batch of the type waiting out the probe's lease."""
+    return bool(redis.eval(_RELEASE_PROBE, 1, STATE_KEY.format(name=name)))
+
+
 def force(redis: Redis, name: str, forced: str | None) -> None:
     """Operator override: "open", "closed", or None to let the error rate decide again."""
     key = STATE_KEY.format(name=name)

@@ -1,6 +1,7 @@
 """A Prometheus collector that reads Zenith's state at scrape time.
 
-Registered once in the web process (monitoring.apps). Each scrape reads the Redis event
+Registered once in the web process (monitoring.apps), and in the registry /metrics builds
+under gunicorn's multiprocess mode (monitoring.views). Each scrape reads the Redis event
 counters written by every worker (monitoring.metrics) and the current state from PostgreSQL
 and Redis, so the numbers are the cluster's, not the web process's. A part that cannot be
 read (Redis down) is left out of that scrape instead of failing it.
@@ -38,35 +39,42 @@ class ZenithCollector:
         from jobs.redis import get_redis
 
         raw = {_text(k): _text(v) for k, v in get_redis().hgetall(metrics.COUNTERS_KEY).items()}
-        items = CounterMetricFamily("zenith_items", "Items finished, by data type and outcome.",
-                                    labels=["data_type", "outcome"])
-        batches = CounterMetricFamily("zenith_batches", "Batch runs, by data type and how they ended.",
-                                      labels=["data_type", "status"])
+        items = CounterMetricFamily(
+            "zenith_items", "Items of batches that ended, by data type and outcome (processed, failed, skipped); "
+            "counted once per batch end with its final counts.", labels=["data_type", "outcome"])
+        batches = CounterMetricFamily("zenith_batches", "Batches that ended, by data type and final status "
+                                      "(succeeded, dead, cancelled).", labels=["data_type", "status"])
+        runs = CounterMetricFamily("zenith_batch_runs", "Runs (attempts) of batches, by data type and outcome "
+                                   "(succeeded, retrying, error, timeout).", labels=["data_type", "outcome"])
+        attempts = CounterMetricFamily("zenith_item_attempts", "Item attempts in batch runs, by data type "
+                                       "(the error-rate alert's denominator).", labels=["data_type"])
+        system_errors = CounterMetricFamily("zenith_item_system_errors", "Item attempts lost to exceptions, by data "
+                                            "type; validation rejects excluded.", labels=["data_type"])
         jobs = CounterMetricFamily("zenith_jobs_finished", "Jobs finalized, by data type and final status.",
                                    labels=["data_type", "status"])
         waits = CounterMetricFamily("zenith_throttle_waits", "Batches that waited for the cluster-wide throttle.",
                                     labels=["data_type", "action"])
         wait_seconds = CounterMetricFamily("zenith_throttle_wait_seconds", "Seconds batches waited for the throttle.",
                                            labels=["data_type"])
+        families = {"items": items, "batch_runs": runs, "item_attempts": attempts,
+                    "item_system_errors": system_errors, "jobs": jobs, "throttle": waits,
+                    "throttle_seconds": wait_seconds}
         for key, value in sorted(raw.items()):
             kind, *labels = key.split("|")
-            if kind == "items":
-                items.add_metric(labels, float(value))
-            elif kind == "batches":
-                batches.add_metric(labels, float(value))
-            elif kind == "jobs":
-                jobs.add_metric(labels, float(value))
-            elif kind == "throttle":
-                waits.add_metric(labels, float(value))
-            elif kind == "throttle_seconds":
-                wait_seconds.add_metric(labels, float(value))
-        yield from (items, batches, jobs, waits, wait_seconds)
+            if kind == "batches":
+                # Only terminal statuses: fields of per-run statuses written by older versions
+                # (before zenith_batch_runs) are left out.
+                if labels[-1] in metrics.END_STATUSES:
+                    batches.add_metric(labels, float(value))
+            elif kind in families:
+                families[kind].add_metric(labels, float(value))
+        yield from (items, batches, runs, attempts, system_errors, jobs, waits, wait_seconds)
 
     def _durations(self):
         from jobs.redis import get_redis
 
         raw = {_text(k): _text(v) for k, v in get_redis().hgetall(metrics.HISTOGRAM_KEY).items()}
-        family = HistogramMetricFamily("zenith_batch_duration_seconds", "Wall time of batch runs.",
+        family = HistogramMetricFamily("zenith_batch_duration_seconds", "Wall time of batch runs (every attempt).",
                                        labels=["data_type"])
         data_types = sorted({key.split("|", 1)[0] for key in raw})
         for data_type in data_types:
@@ -83,11 +91,15 @@ class ZenithCollector:
         from jobs.selectors import backlog_totals
         from monitoring.health import queue_depths
 
-        depth = GaugeMetricFamily("zenith_queue_depth", "Messages waiting in each RQ queue.", labels=["queue"])
+        depth = GaugeMetricFamily("zenith_queue_depth", "Messages waiting in each RQ queue (mostly batches "
+                                  "already in zenith_backlog_batches).", labels=["queue"])
         for name, count in queue_depths().items():
             depth.add_metric([name], count)
         yield depth
         backlog = backlog_totals()
+        # The queue depth the alerts use: every batch not yet ended counted once, wherever it
+        # waits (pending in PostgreSQL, queued in RQ, retrying, running). Do not add
+        # zenith_queue_depth to it: those messages are (mostly) these same batches.
         yield GaugeMetricFamily("zenith_backlog_batches", "Batches of unfinished jobs not yet ended.",
                                 value=backlog["batches"])
         yield GaugeMetricFamily("zenith_backlog_items", "Items of unfinished jobs not yet ended.",

@@ -113,9 +113,11 @@ def health_check(sample_seconds: float = 1.0) -> HealthReport:
     backlog = backlog_totals()["batches"]
     rate, attempts = metrics.recent_error_rate(settings.ZENITH_ALERT_THRESHOLDS["error_rate_window_seconds"])
     hosts = worker_host_cpu()
-    # The backlog lives mostly in PostgreSQL (jobs keep only a window of batches in Redis),
-    # so queue depth counts both.
-    found = evaluate(resources, backlog + sum(depths.values()), rate, attempts, hosts)
+    # Queue depth is the backlog: every batch of an unfinished job that has not ended, counted
+    # once wherever it waits (pending in PostgreSQL, or queued, retrying or running with a
+    # message in RQ). The RQ queue sizes are reported, not added: their messages are mostly
+    # these same batches.
+    found = evaluate(resources, backlog, rate, attempts, hosts)
     active = {c["key"] for c in found}
     for condition in found:
         alerts.raise_alert(condition["key"], condition["level"], condition["message"],
@@ -123,6 +125,7 @@ def health_check(sample_seconds: float = 1.0) -> HealthReport:
     for key in CONDITION_KEYS:
         if key not in active:
             alerts.resolve_alert(key)
+    alerts.resolve_closed_breakers()
     report = HealthReport(resources, depths, backlog, round(rate, 4), attempts, hosts, found)
     logger.info(
         "health check", extra={"event": "health.checked", "status": report.status,

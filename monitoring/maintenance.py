@@ -1,7 +1,9 @@
 """Retention: finished jobs older than ZENITH_RETENTION_DAYS are deleted with their batches,
-stored payloads, attempts and item failures, a bounded chunk per transaction so a cleanup of
-millions of rows never holds long locks. Result rows (e.g. transactions) belong to the
-project and are kept; they only lose the link to the deleted job."""
+stored payloads, attempts, item failures and the job's own analysis rows (findings, matches,
+embeddings...), at most ZENITH_CLEANUP_CHUNK rows per DELETE statement and transaction, so a
+cleanup of millions of rows never holds long locks or builds one huge statement. Result rows
+that belong to the project (e.g. transactions) are kept; they only lose the link to the
+deleted job."""
 
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 def cleanup_old_jobs(retention_days: int | None = None, chunk: int | None = None) -> dict[str, int]:
     days = settings.ZENITH_RETENTION_DAYS if retention_days is None else retention_days
-    chunk = chunk or settings.ZENITH_CLEANUP_CHUNK
+    chunk = max(1, chunk or settings.ZENITH_CLEANUP_CHUNK)
     cutoff = timezone.now() - dt.timedelta(days=days)
-    totals = {"jobs": 0, "batches": 0, "payloads": 0, "failures": 0, "attempts": 0}
+    totals = {"jobs": 0, "batches": 0, "payloads": 0, "failures": 0, "attempts": 0, "other": 0, "unlinked": 0}
     old_jobs = (ProcessingJob.objects.filter(completed_at__isnull=False, completed_at__lt=cutoff)
                 .order_by("completed_at"))
     while True:
@@ -36,28 +38,45 @@ def cleanup_old_jobs(retention_days: int | None = None, chunk: int | None = None
 
 
 def _delete_job(job_id, chunk: int, totals: dict[str, int]) -> None:
-    """Deletes one job's rows a chunk per transaction: what hangs off the job is deleted
-    (batches with their payloads, attempts and failures), what only points at it (result
-    rows) is unlinked."""
-    relations = [field for field in ProcessingJob._meta.get_fields(include_hidden=True)
-                 if field.auto_created and not field.concrete and (field.one_to_many or field.one_to_one)]
-    for relation in relations:
+    """Deletes one job's rows, leaves first: what hangs off its batches (item failures,
+    attempts, payloads), then the job's other dependent rows, then the batches, then the job.
+    Every step takes at most `chunk` rows per statement, so no step depends on how many rows
+    one batch has."""
+    _delete_in_chunks(ItemFailure.objects.filter(job_id=job_id), chunk, totals, "failures")
+    _delete_in_chunks(BatchAttempt.objects.filter(batch__job_id=job_id), chunk, totals, "attempts")
+    _delete_in_chunks(BatchPayload.objects.filter(batch__job_id=job_id), chunk, totals, "payloads")
+    for relation in ProcessingJob._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+            continue
         model, field = relation.related_model, relation.field.name
+        if model in (Batch, ItemFailure):
+            continue
         rows = model._base_manager.filter(**{field: job_id})
-        while True:
-            with transaction.atomic():
-                ids = list(rows.values_list("pk", flat=True)[:chunk])
-                if not ids:
-                    break
-                if relation.on_delete is models.SET_NULL:
-                    model._base_manager.filter(pk__in=ids).update(**{field: None})
-                    continue
-                if model is Batch:
-                    totals["payloads"] += BatchPayload.objects.filter(batch_id__in=ids).delete()[0]
-                    totals["attempts"] += BatchAttempt.objects.filter(batch_id__in=ids).delete()[0]
-                    totals["failures"] += ItemFailure.objects.filter(batch_id__in=ids).delete()[0]
-                    totals["batches"] += Batch.objects.filter(id__in=ids).delete()[0]
-                else:
-                    model._base_manager.filter(pk__in=ids).delete()
+        if relation.on_delete is models.SET_NULL:
+            _unlink_in_chunks(rows, field, chunk, totals)
+        else:
+            _delete_in_chunks(rows, chunk, totals, "other")
+    _delete_in_chunks(Batch.objects.filter(job_id=job_id), chunk, totals, "batches")
     with transaction.atomic():
         totals["jobs"] += ProcessingJob.objects.filter(id=job_id, completed_at__isnull=False).delete()[0]
+
+
+def _delete_in_chunks(rows: models.QuerySet, chunk: int, totals: dict[str, int], key: str) -> None:
+    model = rows.model
+    while True:
+        with transaction.atomic():
+            ids = list(rows.values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return
+            _, per_model = model._base_manager.filter(pk__in=ids).delete()
+            totals[key] += per_model.get(model._meta.label, 0)
+
+
+def _unlink_in_chunks(rows: models.QuerySet, field: str, chunk: int, totals: dict[str, int]) -> None:
+    model = rows.model
+    while True:
+        with transaction.atomic():
+            ids = list(rows.values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return
+            totals["unlinked"] += model._base_manager.filter(pk__in=ids).update(**{field: None})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
+import os
 
 from django.conf import settings
 from django.db import connection
@@ -10,6 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
 @never_cache
@@ -51,4 +54,26 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given, token):
             return HttpResponse("metrics token required\n", status=401, content_type="text/plain")
+    if _multiprocess():
+        return HttpResponse(generate_latest(_multiprocess_registry()), content_type=CONTENT_TYPE_LATEST)
     return ExportToDjangoView(request)
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))
+
+
+@functools.cache
+def _multiprocess_registry() -> CollectorRegistry:
+    """Under gunicorn with several worker processes (zenith/gunicorn_conf.py turns on
+    prometheus_client's multiprocess mode), the request/DB metrics of every web process are
+    summed from the shared directory, so a scrape gives the same totals whichever process
+    answers it. Zenith's own collector reads Redis and PostgreSQL, so it is added as is."""
+    from prometheus_client import multiprocess
+
+    from .collector import ZenithCollector
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(ZenithCollector())
+    return registry

@@ -281,6 +281,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("ZENITH_UPLOAD_MEMORY_BYTES", 2_621_440)
 # Largest accepted request body for JSON submissions and largest uploaded file.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ZENITH_MAX_JSON_BODY_BYTES", 64 * 1024 * 1024)
 ZENITH_MAX_UPLOAD_BYTES = env_int("ZENITH_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
+# The upload page keeps a previewed file until it is submitted (jobs/staged_uploads.py).
+ZENITH_STAGED_UPLOAD_DIR = Path(os.environ.get("ZENITH_STAGED_UPLOAD_DIR", VAR_DIR / "uploads"))
+ZENITH_STAGED_UPLOAD_SECONDS = env_int("ZENITH_STAGED_UPLOAD_SECONDS", 3600)
 FILE_UPLOAD_TEMP_DIR = None
 
 # --- Auth, i18n, static ------------------------------------------------------------------
@@ -310,6 +313,8 @@ WHITENOISE_USE_FINDERS = True
 
 # --- Logging -----------------------------------------------------------------------------
 # JSON lines with the correlation id by default; ZENITH_LOG_FORMAT=text for development.
+# gunicorn's own loggers (gunicorn.error, gunicorn.access) are pointed at this configuration
+# by zenith/gunicorn_conf.py, so the web's lines have the same format as everything else.
 
 ZENITH_LOG_FORMAT = env_str("ZENITH_LOG_FORMAT", "json")
 ZENITH_LOG_LEVEL = env_str("ZENITH_LOG_LEVEL", "INFO")

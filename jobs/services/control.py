@@ -12,9 +12,11 @@ import logging
 import uuid
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
+
+from monitoring import metrics
 
 from .. import dispatch
 from ..events import log_event
@@ -91,10 +93,15 @@ def _cancel_not_started(job: ProcessingJob) -> None:
         Batch.objects.filter(id__in=[bid for bid, _, _ in fresh]).update(
             status=BatchStatus.CANCELLED, skipped_count=F("item_count"), finished_at=Now(), claim_token=None,
         )
+        transaction.on_commit(lambda: metrics.batch_ended(job.data_type, "cancelled", skipped=skipped,
+                                                          batches=len(fresh)))
     if reruns:
         # A re-run of committed work that never started: the batch keeps what it had.
         Batch.objects.filter(id__in=reruns).update(status=BatchStatus.SUCCEEDED, rerun_scope=RerunScope.ALL,
                                                    claim_token=None, next_attempt_at=None)
+        kept = Batch.objects.filter(id__in=reruns).aggregate(p=Sum("processed_count"), f=Sum("failed_count"))
+        transaction.on_commit(lambda: metrics.batch_ended(job.data_type, "succeeded", kept["p"] or 0, kept["f"] or 0,
+                                                          batches=len(reruns)))
     apply_job_delta(job.id, items_skipped=skipped, batches_cancelled=len(fresh), batches_completed=len(reruns))
     rq_ids = [rq for _, _, _, rq in batches if rq]
     transaction.on_commit(lambda: _drop_messages(job, rq_ids))
@@ -112,10 +119,14 @@ def cancel_running_batch(batch_id: int, token: uuid.UUID | None) -> None:
             Batch.objects.filter(id=batch_id).update(status=BatchStatus.SUCCEEDED, rerun_scope=RerunScope.ALL,
                                                      claim_token=None, finished_at=Now())
             apply_job_delta(batch.job_id, batches_completed=1)
+            transaction.on_commit(lambda: metrics.batch_ended(batch.job.data_type, "succeeded",
+                                                              batch.processed_count, batch.failed_count))
         else:
             Batch.objects.filter(id=batch_id).update(status=BatchStatus.CANCELLED, skipped_count=batch.item_count,
                                                      claim_token=None, finished_at=Now())
             apply_job_delta(batch.job_id, items_skipped=batch.item_count, batches_cancelled=1)
+            transaction.on_commit(lambda: metrics.batch_ended(batch.job.data_type, "cancelled",
+                                                              skipped=batch.item_count))
     log_event("batch.cancelled", batch.job, batch=batch.number, attempt=batch.attempts)
     from .finalizer import finalize_if_ready
 

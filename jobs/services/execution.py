@@ -184,6 +184,7 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
 
     token = _claim(batch, job, worker_name)
     if token is None:
+        _release_probe(redis, spec, probe)
         return "claimed-elsewhere", None
     _restart_hard_limit(spec.time_limit)
     started = time.monotonic()
@@ -193,11 +194,13 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
         outcome = _execute(batch, job, spec, token, worker_name, keep_for)
     except (KeyboardInterrupt, SystemExit):
         _release_interrupted(batch.id, token, worker_name)
+        _release_probe(redis, spec, probe)
         raise
     except BatchCancelled:
         from .control import cancel_running_batch
 
         cancel_running_batch(batch.id, token)
+        _release_probe(redis, spec, probe)
         return "cancelled", None
     except LeaseLost:
         log_event("batch.lease_lost", job, level=logging.WARNING, batch=batch.number, attempt=batch.attempts)
@@ -209,11 +212,11 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
         record_failed_attempt(batch.id, token, outcome_kind, f"{type(exc).__name__}: {exc}",
                               traceback.format_exc(), worker_name)
         _record_breaker(redis, spec, ok=0, errors=batch.item_count, probe=probe)
-        metrics.batch_finished(spec.name, "error", time.monotonic() - started, 0, 0,
-                               system_errors=batch.item_count)
+        metrics.batch_run(spec.name, outcome_kind, time.monotonic() - started,
+                          attempted=batch.item_count, system_errors=batch.item_count)
         return "error", None
-    metrics.batch_finished(spec.name, outcome["status"], time.monotonic() - started,
-                           outcome["processed"], outcome["failed"], system_errors=outcome["errors"])
+    metrics.batch_run(spec.name, outcome["status"], time.monotonic() - started,
+                      attempted=outcome["processed"] + outcome["failed"], system_errors=outcome["errors"])
     _record_breaker(redis, spec, ok=outcome["processed"], errors=outcome["errors"], probe=probe)
     return outcome["status"], outcome["next"]
 
@@ -250,6 +253,7 @@ def _gate(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, redis) -> tuple[
     if batch.not_before:
         wait = (batch.not_before - timezone.now()).total_seconds()
         if wait > max_inline:
+            _release_probe(redis, spec, decision.probe)
             dispatch.resend(batch, delay=wait)
             return "deferred:pacing", False
         if wait > 0:
@@ -257,12 +261,18 @@ def _gate(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, redis) -> tuple[
 
     slot = throttle.wait_for_slot(redis, spec, batch.item_count, max_inline)
     if not slot.reserved:
+        _release_probe(redis, spec, decision.probe)
         metrics.throttle_wait(spec.name, slot.wait_seconds, deferred=True)
         dispatch.resend(batch, delay=slot.wait_seconds)
         return "deferred:throttle", False
     if slot.wait_seconds > 0:
         metrics.throttle_wait(spec.name, slot.wait_seconds, deferred=False)
     return None, decision.probe
+
+
+def _release_probe(redis, spec: DataTypeSpec, probe: bool) -> None:
+    if probe:
+        breaker.release_probe(redis, spec.name)
 
 
 def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | None:
@@ -382,6 +392,8 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
         )
         if not updated:
             raise LeaseLost(f"batch {batch.id} is no longer ours at commit")
+        if status == BatchStatus.SUCCEEDED:
+            transaction.on_commit(lambda: metrics.batch_ended(spec.name, "succeeded", processed, failed))
         ItemFailure.objects.bulk_create(results.failures, batch_size=1000)
         if retry_items:
             BatchAttempt.objects.create(batch_id=batch.id, number=batch.attempts, outcome=AttemptOutcome.ITEM_ERRORS,
@@ -462,7 +474,7 @@ def record_failed_attempt(batch_id: int, token: uuid.UUID | None, outcome: str, 
             if counters.all_batches_terminal and not counters.completed_at_set:
                 dispatch.send_finalizer_on_commit(job)
             event, new_status = "batch.dead_lettered", BatchStatus.DEAD
-            metrics.batch_dead_lettered(spec.name)
+            transaction.on_commit(lambda: metrics.batch_ended(spec.name, "dead", batch.processed_count, failed_items))
     duration = (timezone.now() - batch.started_at).total_seconds() if batch.started_at else None
     log_event(event, job, level=logging.ERROR if new_status == BatchStatus.DEAD else logging.WARNING,
               batch=batch.number, attempt=batch.attempts, outcome=outcome, error=error[:500],

@@ -110,8 +110,11 @@ class Command(BaseCommand):
             log = open(logs / f"{name}.log", "a")
             children.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
 
-        spawn("web", [python, "-m", "gunicorn", "zenith.wsgi:application", "--bind", f"{opts['host']}:{opts['port']}",
-                      "--workers", "2", "--threads", "4", "--timeout", "300", "--access-logfile", "-"])
+        # The same gunicorn settings as the deployments (zenith/gunicorn_conf.py): its lines go
+        # through Zenith's log format, and no Apache-style access lines.
+        spawn("web", [python, "-m", "gunicorn", "zenith.wsgi:application", "--config", "python:zenith.gunicorn_conf",
+                      "--bind", f"{opts['host']}:{opts['port']}", "--workers", "2", "--threads", "4",
+                      "--timeout", "300"])
         spawn("workers", [python, manage, "zenith_worker", "--processes", str(opts["workers"])])
         spawn("scheduler", [python, manage, "zenith_scheduler"])
 

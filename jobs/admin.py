@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
+from redis.exceptions import RedisError
 
 from . import services
 from .models import (
@@ -21,6 +24,8 @@ from .models import (
     StatementMatch,
     Transaction,
 )
+
+logger = logging.getLogger(__name__)
 
 WORKER_OWNED = ("status", "attempts", "claim_token", "rq_job_id", "worker_name", "queued_at", "started_at",
                 "heartbeat_at", "finished_at", "next_attempt_at", "not_before", "processed_count", "failed_count",
@@ -94,7 +99,7 @@ class ProcessingJobAdmin(admin.ModelAdmin):
                 refused.append(f"{str(job.id)[:8]}: {exc}")
         self.message_user(request, f"Cancelled {done} job(s).", messages.SUCCESS)
         if refused:
-            self.message_user(request, "Not cancelled: " + "; ".join(refused), messages.WARNING)
+            self.message_user(request, "Not cancelled: " + "; ".join(refused), messages.ERROR)
 
     @admin.action(description="Retry failed batches")
     def retry_failed(self, request, queryset: QuerySet[ProcessingJob]) -> None:
@@ -103,15 +108,21 @@ class ProcessingJobAdmin(admin.ModelAdmin):
                 report = services.retry_job(job.id)
                 self.message_user(request, f"{str(job.id)[:8]}: retrying {report.dead_batches} dead batch(es), "
                                            f"{report.rerun_batches} batch(es) with failed items.", messages.SUCCESS)
-            except services.JobStateError as exc:
-                self.message_user(request, f"{str(job.id)[:8]}: {exc}", messages.WARNING)
-
+            except (services.JobStateError, ValueError) as exc:
+                self.message_user(request, f"{str(job.id)[:8]}: {exc}", messages.ERROR)
 
     def _force(self, request, queryset, state: str) -> None:
         data_types = sorted(set(queryset.values_list("data_type", flat=True)))
+        done = []
         for data_type in data_types:
-            services.force_breaker(data_type, state)
-        self.message_user(request, f"Circuit breaker of {', '.join(data_types)} set to {state}.")
+            try:
+                services.force_breaker(data_type, state)
+                done.append(data_type)
+            except (ValueError, RedisError) as exc:  # e.g. Redis down: say so instead of a 500
+                logger.warning("admin could not force the breaker of %s", data_type, exc_info=True)
+                self.message_user(request, f"Circuit breaker of {data_type} not changed: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Circuit breaker of {', '.join(done)} set to {state}.", messages.SUCCESS)
 
     @admin.action(description="Force the circuit breaker of the selected jobs' data types open")
     def open_breaker(self, request, queryset) -> None:
@@ -160,9 +171,18 @@ class BatchAdmin(admin.ModelAdmin):
         by_job: dict = {}
         for batch in dead:
             by_job.setdefault(batch.job_id, []).append(batch.id)
+        requeued = 0
         for job_id, batch_ids in by_job.items():
-            services.requeue_dead_batches(job_id, batch_ids)
-        self.message_user(request, f"Re-queued {sum(len(v) for v in by_job.values())} dead-lettered batch(es).")
+            try:
+                requeued += services.requeue_dead_batches(job_id, batch_ids).dead_batches
+            except (services.JobStateError, ValueError) as exc:
+                # e.g. the job was cancelled: its dead batches stay dead, the others go on
+                self.message_user(request, f"Job {str(job_id)[:8]}: {exc}", messages.ERROR)
+        skipped = queryset.exclude(status=BatchStatus.DEAD).count()
+        if requeued or not by_job:
+            self.message_user(request, f"Re-queued {requeued} dead-lettered batch(es)."
+                              + (f" {skipped} selected batch(es) were not dead-lettered." if skipped else ""),
+                              messages.SUCCESS if requeued else messages.WARNING)
 
 
 @admin.register(ItemFailure)

@@ -6,26 +6,33 @@ membership rules (a job of another project is a 404) and its error messages.
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from monitoring import selectors as system
 
-from . import selectors, services
+from . import selectors, services, staged_uploads
 from .api.errors import explain
 from .api.serializers import JobSerializer
 from .charts import throughput_svg
 from .datatypes.registry import UnknownDataType, known_data_types
-from .forms import UploadForm
+from .forms import UploadForm, editable_mapping
 from .models import JobStatus, ProcessingJob
 from .readers import InputError
 from .results import results_preview
 from .services import JobStateError, SubmissionError
 from .services.imports import preview_upload, save_mapping
+
+logger = logging.getLogger(__name__)
 
 
 def _job_or_404(request: HttpRequest, job_id) -> ProcessingJob:
@@ -42,7 +49,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "active_jobs": active,
         "queues": system.queue_depths(),
         "backlog": selectors.backlog_totals(),
-        "workers": system.workers(),
+        "workers": system.workers(request.user),
         "breakers": system.breakers_and_throttles(),
         "resources": system.resources(),
         "alerts": system.recent_alerts(),
@@ -70,17 +77,44 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "job": job, "progress": selectors.job_progress(job), "batches": batches, "failures": failures,
         "failure_count": job.items_failed, "batch_counts": selectors.batch_status_counts(job),
         "chart": throughput_svg(selectors.throughput_series(job)), "results": results_preview(job),
-        "can_cancel": not job.is_terminal, "can_retry": job.is_finalized and job.status != JobStatus.CANCELLED
-        and (job.items_failed or job.batches_failed),
+        **_actions(job),
     })
+
+
+def _actions(job: ProcessingJob) -> dict[str, bool]:
+    """Which buttons the job page offers; the page and its poll decide alike."""
+    return {"can_cancel": not job.is_terminal,
+            "can_retry": bool(job.is_finalized and job.status != JobStatus.CANCELLED
+                              and (job.items_failed or job.batches_failed))}
+
+
+def _status_html(status: str) -> str:
+    # The icon + text badge from the template the pages use, so polled rows match them.
+    return render_to_string("jobs/_status.html", {"status": status})
+
+
+MAX_POLLED_JOBS = 50
 
 
 @login_required
 def active_jobs(request: HttpRequest) -> JsonResponse:
-    """Progress of the user's unfinished jobs, for the dashboard's live bars."""
-    jobs = selectors.visible_jobs(request.user).filter(completed_at__isnull=True)[:50]
-    return JsonResponse({"jobs": [{"id": str(job.id), "status": job.status, "progress_percent": job.progress_percent}
-                                  for job in jobs]})
+    """Progress of the user's unfinished jobs, for the dashboard's live bars, plus the jobs
+    named in `?ids=` (the rows already on the page) whatever their state: a job that finishes
+    leaves the unfinished set, and its row must still show how it ended."""
+    visible = selectors.visible_jobs(request.user)
+    jobs = list(visible.filter(completed_at__isnull=True)[:MAX_POLLED_JOBS])
+    wanted = []
+    for value in request.GET.get("ids", "").split(",")[:MAX_POLLED_JOBS]:
+        try:
+            wanted.append(uuid.UUID(value.strip()))
+        except ValueError:
+            continue  # not a job id: nothing to show for it
+    shown = {job.id for job in jobs}
+    jobs += [job for job in visible.filter(id__in=wanted) if job.id not in shown]
+    return JsonResponse({"jobs": [{
+        "id": str(job.id), "status": job.status, "status_html": _status_html(job.status),
+        "progress_percent": job.progress_percent, "is_finalized": job.is_finalized,
+    } for job in jobs]})
 
 
 @login_required
@@ -90,6 +124,8 @@ def job_progress(request: HttpRequest, job_id) -> JsonResponse:
     data = JobSerializer(job).data
     data["is_finalized"] = job.is_finalized
     data["batch_counts"] = selectors.batch_status_counts(job)
+    data["status_html"] = _status_html(job.status)
+    data.update(_actions(job))
     return JsonResponse(data)
 
 
@@ -122,30 +158,65 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
 @login_required
 def job_new(request: HttpRequest) -> HttpResponse:
     """Upload a file; "Preview" shows how Zenith will read it (detected mapping, first rows,
-    each validated) before anything is submitted, and the mapping can be corrected there."""
+    each validated) before anything is submitted. The previewed file is kept on the server
+    (jobs.staged_uploads) and the mapping box is filled with what was detected, so the user
+    corrects the mapping and submits without choosing the file again."""
     form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
     context: dict = {"form": form}
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        project, options = form.cleaned_data["project"], form.cleaned_data["options"]
-        try:
-            if form.cleaned_data["save_mapping_as"] and options.get("mapping"):
-                save_mapping(project, form.cleaned_data["save_mapping_as"], options["mapping"], request.user)
-            with upload.open("rb") as raw:
-                if request.POST.get("action") == "preview":
-                    context["preview"] = preview_upload(project, raw, upload.name, form.cleaned_data["data_type"],
-                                                        options=options)
-                    return render(request, "jobs/job_new.html", context)
-                job = services.submit_file(
-                    project=project, data_type=form.cleaned_data["data_type"], raw=raw,
-                    name=upload.name, priority=form.cleaned_data["priority"], submitted_by=request.user,
-                    options=options, correlation_id=getattr(request, "correlation_id", ""))
-        except (SubmissionError, InputError, UnknownDataType) as exc:
-            http_status, _, message, _ = explain(exc)
-            form.add_error(None, message)
-            return render(request, "jobs/job_new.html", context, status=http_status)
-        messages.success(request, f"Submitted {job.total_items:,} items in {job.total_batches:,} batches.")
-        return redirect("job-detail", job_id=job.id)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "jobs/job_new.html", context, status=status)
+    if request.method != "POST":
+        return render(request, "jobs/job_new.html", context)
+    if not form.is_valid():
+        return render(request, "jobs/job_new.html", context, status=400)
+    data = form.cleaned_data
+    upload, staged = data["file"], data["staged_upload"]
+    project, options = data["project"], data["options"]
+    previewing = request.POST.get("action") == "preview"
+    if upload and data["staged"]:
+        staged_uploads.discard(request.user, data["staged"])  # replaced by the new file
+    if upload and previewing:
+        staged = _stage(request, upload)
+    source = staged.path.open("rb") if staged else upload.open("rb")
+    name = staged.name if staged else upload.name
+    try:
+        if data["save_mapping_as"] and options.get("mapping"):
+            save_mapping(project, data["save_mapping_as"], options["mapping"], request.user)
+        if previewing:
+            context["preview"] = preview_upload(project, source, name, data["data_type"], options=options)
+            _keep_for_correction(form, context, staged, editable_mapping(context["preview"]))
+            return render(request, "jobs/job_new.html", context)
+        job = services.submit_file(
+            project=project, data_type=data["data_type"], raw=source, name=name, priority=data["priority"],
+            submitted_by=request.user, options=options, correlation_id=getattr(request, "correlation_id", ""))
+    except (SubmissionError, InputError, UnknownDataType) as exc:
+        http_status, _, message, _ = explain(exc)
+        form.add_error(None, message)
+        if staged is None:
+            staged = _stage(request, upload)  # the correction needs no new pick either
+        _keep_for_correction(form, context, staged)
+        return render(request, "jobs/job_new.html", context, status=http_status)
+    finally:
+        source.close()
+    if staged:
+        staged_uploads.discard(request.user, staged.token)
+    messages.success(request, f"Submitted {job.total_items:,} items in {job.total_batches:,} batches.")
+    return redirect("job-detail", job_id=job.id)
 
+
+def _stage(request: HttpRequest, upload) -> staged_uploads.StagedUpload | None:
+    """Keeps the upload for the next submit; a full disk only costs the user a new pick."""
+    try:
+        return staged_uploads.stage(request.user, upload)
+    except OSError:
+        logger.warning("could not keep an uploaded file for its submit", exc_info=True)
+        return None
+
+
+def _keep_for_correction(form: UploadForm, context: dict, staged: staged_uploads.StagedUpload | None,
+                         mapping: dict | None = None) -> None:
+    """Re-renders the form with the kept file's token and, after a preview, the mapping it used."""
+    form.data = form.data.copy()
+    form.data["staged"] = staged.token if staged else ""
+    if mapping is not None:
+        form.data["mapping"] = json.dumps(mapping, indent=1, ensure_ascii=False)
+        form.data["mapping_name"] = ""  # a saved mapping is copied into the box, to be edited there
+    context["staged"] = staged

@@ -32,19 +32,28 @@ def queue_depths() -> dict[str, int] | None:
 
 
 @_safe(default=None)
-def workers() -> list[dict] | None:
+def workers(user=None) -> list[dict] | None:
+    """Workers and the batch each runs. Workers are shared by all projects, so a batch of a
+    project the user is not a member of is only counted as `busy_elsewhere`: its data type and
+    job stay hidden, as they are on every other page (staff, and `user=None`, see all)."""
     from rq import Worker
 
     from jobs.models import Batch, BatchStatus
     from jobs.redis import get_redis
 
     running = {b.worker_name: b for b in Batch.objects.filter(status=BatchStatus.RUNNING).select_related("job")}
+    visible: set[str] | None = None
+    if user is not None and not user.is_staff:
+        from jobs.selectors import visible_projects
+
+        visible = set(visible_projects(user).values_list("id", flat=True))
     rows = []
     for worker in sorted(Worker.all(connection=get_redis()), key=lambda w: w.name):
         batch = running.get(worker.name)
+        hidden = batch is not None and visible is not None and batch.job.project_id not in visible
         rows.append({"name": worker.name, "state": worker.get_state(), "hostname": worker.hostname,
-                     "batch": batch, "successful": worker.successful_job_count,
-                     "failed": worker.failed_job_count})
+                     "batch": None if hidden else batch, "busy_elsewhere": hidden,
+                     "successful": worker.successful_job_count, "failed": worker.failed_job_count})
     return rows
 
 

@@ -50,8 +50,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _zenith_settings(settings):
+def _zenith_settings(settings, tmp_path):
     settings.ZENITH_DATA_TYPES = TEST_DATA_TYPES
+    settings.ZENITH_STAGED_UPLOAD_DIR = tmp_path / "uploads"
     for name, value in FAST_SETTINGS.items():
         setattr(settings, name, value)
     yield
@@ -97,18 +98,56 @@ def worker_env(**overrides) -> dict[str, str]:
     return env
 
 
-class WorkerPool:
+class ManagedProcess:
+    """A `manage.py` command in a subprocess (its own process group), logging to a file."""
+
+    def __init__(self, args: list[str], *, env: dict | None = None, log_name: str):
+        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUTPUT_DIR / f"{log_name}-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT,
+                                     env=env or worker_env(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait(5)
+        self.log.close()
+
+    def text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+
+class SchedulerProcess(ManagedProcess):
+    """`manage.py zenith_scheduler`: the periodic work (reconciler included) as deployed, so
+    fault tests prove the system heals itself rather than the test calling the reconciler."""
+
+    def __init__(self, *, reconcile_every: int = 3, env: dict | None = None):
+        env = env or worker_env(ZENITH_RECONCILE_INTERVAL_SECONDS=reconcile_every)
+        super().__init__(["zenith_scheduler", "--interval", "1"], env=env, log_name="scheduler")
+
+
+class WorkerPool(ManagedProcess):
     """`manage.py zenith_worker` in a subprocess (its own process group)."""
 
     def __init__(self, processes: int = 2, *, env: dict | None = None, queues: list[str] | None = None,
                  max_jobs: int = 0, log_name: str = "workers", scheduler: bool = True):
-        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = OUTPUT_DIR / f"{log_name}-{os.getpid()}-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "w")
-        args = [sys.executable, str(ROOT / "manage.py"), "zenith_worker", "--processes", str(processes),
-                "--max-jobs", str(max_jobs), *([] if scheduler else ["--no-scheduler"]), *(queues or [])]
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env or worker_env(), stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        args = ["zenith_worker", "--processes", str(processes), "--max-jobs", str(max_jobs),
+                *([] if scheduler else ["--no-scheduler"]), *(queues or [])]
+        super().__init__(args, env=env, log_name=log_name)
 
     def worker_pids(self) -> list[int]:
         """Live worker children (the pool's scheduler child excluded: it is no RQ worker)."""
@@ -141,27 +180,6 @@ class WorkerPool:
             time.sleep(0.1)
         raise AssertionError(f"workers not ready after {timeout}s: {self.log_path.read_text()[-3000:]}")
 
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait(5)
-        self.log.close()
-
-    def text(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
 
 @pytest.fixture
 def start_workers(redis) -> Iterator[Callable[..., WorkerPool]]:
@@ -177,6 +195,20 @@ def start_workers(redis) -> Iterator[Callable[..., WorkerPool]]:
     yield start
     for pool in pools:
         pool.stop()
+
+
+@pytest.fixture
+def start_scheduler(redis) -> Iterator[Callable[..., SchedulerProcess]]:
+    processes: list[SchedulerProcess] = []
+
+    def start(**kwargs) -> SchedulerProcess:
+        process = SchedulerProcess(**kwargs)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop()
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.2,

@@ -69,7 +69,7 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     page.click("button[value=preview]")  # how the file will be read, before anything is submitted
     page.wait_for_selector("#preview")
     assert "canonical" in page.inner_text("#preview") or "mapped" in page.inner_text("#preview")
-    page.set_input_files("input[name=file]", csv_file(tmp_path / "first.csv", 3000, ",sleep_ms", ",1"))
+    assert "first.csv" in page.inner_text("#staged-file")  # kept on the server: no second pick
     page.click("button[value=submit]")
     page.wait_for_url(JOB_PAGE)
     first_url = page.url
@@ -84,6 +84,9 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     page.wait_for_selector("#details svg.chart")  # the final tables and chart, swapped in without a reload
     assert page.evaluate("window.__notReloaded === true")
     assert "invalid_amount" in page.inner_text("#details")
+    page.wait_for_selector("#retry-button", timeout=15_000)  # decided when the job ended, swapped in
+    assert page.query_selector("#cancel-button") is None
+    assert page.evaluate("window.__notReloaded === true")
     page.wait_for_timeout(500)  # let the bar's width transition end before the screenshot
     page.screenshot(path=str(OUTPUT_DIR / "job-page.png"), full_page=True)
 
@@ -101,6 +104,8 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     dashboard.context.add_cookies(page.context.cookies())
     dashboard.goto(f"{live_server.url}/")
     assert "probe" in dashboard.inner_text("#active-jobs")
+    dashboard.evaluate("window.__notReloaded = true")
+    second_row = "#job-" + second_url.rstrip("/").rsplit("/", 1)[1]
     dashboard.screenshot(path=str(OUTPUT_DIR / "dashboard.png"), full_page=True)
     page.click("#cancel-button")
     page.wait_for_selector("text=Job cancelled")
@@ -108,6 +113,11 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
                            timeout=30_000)
     assert page.inner_text("#status").strip().endswith("cancelled")
     assert int(page.inner_text("#skipped").replace(",", "")) > 0
+    # The dashboard row of the job that left the active set shows how it ended, icon included.
+    dashboard.wait_for_function(f"document.querySelector('{second_row}').dataset.final === 'true'",
+                                timeout=30_000)
+    assert dashboard.text_content(f"{second_row} .status").strip() == "\u2298cancelled"
+    assert dashboard.evaluate("window.__notReloaded === true")
 
     # The final states as the pages show them.
     page.goto(f"{live_server.url}/jobs/")

@@ -6,7 +6,6 @@
   if (!card || card.dataset.finalized === "true") return;
   var url = card.dataset.progressUrl;
   var interval = 2000;
-  var icons = { pending: "\u25F7", processing: "\u27F3", completed: "\u2713", failed: "\u2715", cancelled: "\u2298" };
 
   function text(id, value) {
     var el = document.getElementById(id);
@@ -30,33 +29,44 @@
     text("throughput", job.throughput_per_second ? number(Math.round(job.throughput_per_second)) + " items/s" : "\u2014");
     text("eta", job.estimated_completion_time ? new Date(job.estimated_completion_time).toLocaleTimeString() : "\u2014");
     var status = document.getElementById("status");
-    if (status) {
-      status.className = "status status-" + job.status;
-      status.innerHTML = '<span class="icon" aria-hidden="true">' + (icons[job.status] || "") + "</span>" + job.status;
+    if (status && job.status_html) {
+      // The server-rendered badge (icon + text), copied into the element that keeps its id.
+      var fresh = document.createElement("div");
+      fresh.innerHTML = job.status_html;
+      if (fresh.firstElementChild) {
+        status.className = fresh.firstElementChild.className;
+        status.innerHTML = fresh.firstElementChild.innerHTML;
+      }
     }
     if (job.error_message !== undefined) text("error-message", job.error_message);
     if (job.batch_counts) {
       Object.keys(job.batch_counts).forEach(function (key) { text("batches-" + key, number(job.batch_counts[key])); });
     }
+    if (job.can_cancel === false) {
+      // Cancelled, completed or failed: no Cancel, even while running batches still stop.
+      document.querySelectorAll("[data-hide-when-final]").forEach(function (el) { el.hidden = true; });
+    }
     if (job.is_finalized) {
       card.dataset.finalized = "true";
       var note = document.getElementById("finished-note");
       if (note) note.hidden = false;
-      document.querySelectorAll("[data-hide-when-final]").forEach(function (el) { el.hidden = true; });
     }
   }
 
-  // The chart, summary, failures and batch tables are server-rendered: swap in a fresh copy
-  // of that part of the page every few polls and once more when the job is final.
+  // The chart, summary, failures and batch tables, and the action buttons, are
+  // server-rendered: swap in a fresh copy of those parts every few polls and once more when
+  // the job is final (that is when Retry can appear).
   var polls = 0;
   function refreshDetails() {
-    var details = document.getElementById("details");
-    if (!details) return;
     fetch(window.location.href, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("details");
-        if (fresh) details.innerHTML = fresh.innerHTML;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["details", "job-actions"].forEach(function (id) {
+          var current = document.getElementById(id);
+          var fresh = doc.getElementById(id);
+          if (current && fresh) current.replaceWith(document.importNode(fresh, true));
+        });
       })
       .catch(function () {});
   }
@@ -67,7 +77,9 @@
       .then(function (job) {
         render(job);
         polls += 1;
-        if (job.is_finalized || polls % 5 === 0) refreshDetails();
+        var actions = document.getElementById("job-actions");
+        var retryChanged = actions && String(job.can_retry) !== actions.dataset.canRetry;
+        if (job.is_finalized || retryChanged || polls % 5 === 0) refreshDetails();
         if (!job.is_finalized) setTimeout(poll, interval);
       })
       .catch(function () { setTimeout(poll, interval * 2); });

@@ -12,6 +12,7 @@ import zlib
 from typing import Any
 
 CODEC_JSON_ZLIB = "json+zlib"
+CODEC_PROJECT_TRANSACTIONS = "project-tx"  # an id range of stored transactions: jobs.datatypes.stored
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -30,6 +31,11 @@ def encode_items(items: list[Any]) -> tuple[str, bytes]:
 
 
 def decode_items(codec: str, data: bytes | memoryview) -> list[Any]:
+    if codec == CODEC_PROJECT_TRANSACTIONS:
+        # A job over the project's stored transactions: the payload is an id range, not items.
+        from .datatypes.stored import load_records
+
+        return load_records(data)
     if codec != CODEC_JSON_ZLIB:
         raise ValueError(f"Unknown payload codec {codec!r}")
     return json.loads(zlib.decompress(bytes(data)))

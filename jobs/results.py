@@ -26,6 +26,7 @@ from .forensics.similarity import unpack_vector
 from .models import (
     EntityName,
     Finding,
+    JobStatus,
     MatchOutcome,
     ProcessingJob,
     Severity,
@@ -211,16 +212,25 @@ def find_similar(job: ProcessingJob, *, external_id: str | None = None, text: st
     new `text`, by cosine similarity, best first. Exact (every vector is compared): fine to
     about 10^5 texts per job; larger corpora want an approximate index.
 
-    Raises LookupError when `external_id` is not a text of the job."""
+    For a job over the project's stored transactions (`options.source = "project"`), an
+    `external_id` the job has no vector for (a transaction stored after the job ran) is
+    looked up in the project and its text vectorised on the spot.
+
+    Raises LookupError when `external_id` is not a text of the job (nor, for such a job, a
+    stored transaction of its project)."""
     from .datatypes.embedding import embed
 
     embeddings = TextEmbedding.objects.filter(job=job)
     if external_id is not None:
         row = embeddings.filter(external_id=external_id).order_by("item_index").values_list(
             "item_index", "vector").first()
-        if row is None:
-            raise LookupError(f"no text with id {external_id!r} in this job")
-        skip, query = row[0], unpack_vector(row[1])
+        if row is not None:
+            skip, query = row[0], unpack_vector(row[1])
+        else:
+            stored_text = _stored_transaction_text(job, external_id)
+            if stored_text is None:
+                raise LookupError(f"no text with id {external_id!r} in this job")
+            skip, query = None, embed(stored_text, job.options)[1]
     else:
         skip, query = None, embed(text or "", job.options)[1]
     dimensions = len(query)
@@ -241,6 +251,76 @@ def find_similar(job: ProcessingJob, *, external_id: str | None = None, text: st
     return [{"external_id": ext_id, "item_index": -neg_index, "similarity": round(score, 4), "text": body,
              "duplicate_of": duplicate_of}
             for score, neg_index, ext_id, body, duplicate_of in sorted(best, reverse=True)]
+
+
+def _stored_transaction_text(job: ProcessingJob, external_id: str) -> str | None:
+    from .datatypes import stored
+    from .datatypes.embedding import transaction_text
+
+    if not stored.reads_project(job.options):
+        return None
+    row = Transaction.objects.filter(project_id=job.project_id, external_id=external_id).values_list(
+        "description", "counterparty").first()
+    if row is None:
+        return None
+    return transaction_text(*row) or None
+
+
+class NoSimilarityIndex(LookupError):
+    """The project has no finished embedding job over its stored transactions."""
+
+
+TRANSACTION_FIELDS = ("external_id", "date", "amount", "currency", "account", "counterparty", "description",
+                      "reference")
+
+
+def project_embedding_job(project_id: str, job_id: str | None = None) -> ProcessingJob:
+    """The embedding job that `find similar` for a project's stored transactions uses: the
+    given one, or the project's most recently completed one with `options.source = "project"`.
+    Raises NoSimilarityIndex when there is none."""
+    from .datatypes import stored
+
+    jobs = ProcessingJob.objects.filter(project_id=project_id, data_type__in=_embedding_types(),
+                                        completed_at__isnull=False).exclude(status=JobStatus.CANCELLED)
+    if job_id is not None:
+        job = jobs.filter(id=job_id).first()
+        if job is None or not stored.reads_project(job.options):
+            raise NoSimilarityIndex(f"job {job_id} is not a finished embedding job over this project's stored "
+                                    "transactions")
+        return job
+    for job in jobs.order_by("-completed_at")[:20]:
+        if stored.reads_project(job.options):
+            return job
+    raise NoSimilarityIndex("this project has no finished embedding job over its stored transactions: submit "
+                            "one (data_type embedding, options.source=project) first")
+
+
+def _embedding_types() -> list[str]:
+    from .datatypes.registry import registry
+
+    return [name for name, spec in registry().items() if getattr(spec.handler, "results_kind", "") == "embeddings"]
+
+
+def similar_transactions(project_id: str, external_id: str, *, k: int = 10, job_id: str | None = None) -> dict:
+    """`find similar` for one of a project's stored transactions: the `k` stored transactions
+    whose texts are most like its own, best first, with their ledger fields.
+
+    Raises LookupError when the project has no such transaction, NoSimilarityIndex when it
+    has no embedding job over its stored transactions (or `job_id` is not one)."""
+    query = Transaction.objects.filter(project_id=project_id, external_id=external_id).values(
+        *TRANSACTION_FIELDS).first()
+    if query is None:
+        raise LookupError(f"no stored transaction with id {external_id!r} in this project")
+    job = project_embedding_job(project_id, job_id)
+    similar = [row for row in find_similar(job, external_id=external_id, k=k + 1)
+               if row["external_id"] != external_id][:k]
+    ledger = {row["external_id"]: row for row in Transaction.objects.filter(
+        project_id=project_id, external_id__in=[row["external_id"] for row in similar]).values(*TRANSACTION_FIELDS)}
+    results = []
+    for row in similar:
+        fields = ledger.get(row["external_id"], {})
+        results.append(plain_row({**{key: fields.get(key) for key in TRANSACTION_FIELDS}, **row}))
+    return {"transaction": plain_row(query), "job_id": str(job.id), "count": len(results), "results": results}
 
 
 WIDE_COLUMNS = frozenset({"explanation", "text", "description"})

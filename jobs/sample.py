@@ -11,6 +11,9 @@ tests (and users evaluating Zenith) can measure recall and precision per rule:
 - `reconciliation_sample`: a clean ledger and the bank statement of its payments: value
   dates a few days late, bank-style counterparty names, some bank charges deducted,
   bank-only lines, duplicated lines and genuinely ambiguous pairs.
+- `transaction_sample`: the ledger with planted red flags and ingestion traps, and the bank
+  statement of what an ingestion of it stores (what `generate_sample --type transaction`
+  writes).
 - `entity_names`: entity names with the variants real data has (case, legal suffixes,
   punctuation, accents, typos, abbreviations).
 - `descriptions`: transaction descriptions with planted near-duplicates.
@@ -18,6 +21,12 @@ tests (and users evaluating Zenith) can measure recall and precision per rule:
 The background is generated not to trip the deterministic rules by accident (business days
 only; no round or just-below-threshold amounts); the statistical ones (outliers, duplicates,
 Benford) see the data as it comes.
+
+The truth never comes from the code it judges: business days are weekdays that are not on a
+hand-written list of TARGET2 closing days (`TARGET2_CLOSING_DAYS`, not
+`jobs.forensics.calendar`), and which payments are duplicates is the generator's own
+bookkeeping of the vendor it chose (not `normalize_name`; planted copies even spell the
+vendor differently, as a second data entry would).
 """
 
 from __future__ import annotations
@@ -122,16 +131,43 @@ ROUND_UNIT = Decimal(1000)
 DUPLICATE_WINDOW_DAYS = 7
 
 
-def normalize(name: str) -> str:
-    from .datatypes.text import normalize_name
-
-    return normalize_name(name)
+# TARGET2 closing days of the sample years, written out from the ECB's published TARGET2
+# calendar (New Year, Good Friday, Easter Monday, 1 May, 25 and 26 December), not computed by
+# jobs.forensics.calendar: a calendar bug (a wrong Easter, a forgotten day) must fail the tests,
+# not shape the truth they are scored against.
+TARGET2_CLOSING_DAYS = {
+    dt.date(2024, 1, 1): "New Year's Day", dt.date(2024, 3, 29): "Good Friday",
+    dt.date(2024, 4, 1): "Easter Monday", dt.date(2024, 5, 1): "Labour Day",
+    dt.date(2024, 12, 25): "Christmas Day", dt.date(2024, 12, 26): "Boxing Day",
+    dt.date(2025, 1, 1): "New Year's Day", dt.date(2025, 4, 18): "Good Friday",
+    dt.date(2025, 4, 21): "Easter Monday", dt.date(2025, 5, 1): "Labour Day",
+    dt.date(2025, 12, 25): "Christmas Day", dt.date(2025, 12, 26): "Boxing Day",
+    dt.date(2026, 1, 1): "New Year's Day", dt.date(2026, 4, 3): "Good Friday",
+    dt.date(2026, 4, 6): "Easter Monday", dt.date(2026, 5, 1): "Labour Day",
+    dt.date(2026, 12, 25): "Christmas Day", dt.date(2026, 12, 26): "Boxing Day",
+}
+SAMPLE_YEARS = (2024, 2025, 2026)
 
 
 def _is_business_day(day: dt.date) -> bool:
-    from .forensics.calendar import is_business_day
+    if day.year not in SAMPLE_YEARS:
+        raise ValueError(f"no TARGET2 closing days listed for {day.year}")
+    return day.weekday() < 5 and day not in TARGET2_CLOSING_DAYS
 
-    return is_business_day(day)
+
+def _spelling_variant(name: str, rng: random.Random) -> str:
+    """The same vendor as another clerk might type it: case, a legal suffix dropped or
+    punctuated. (What is planted is decided here; whether Zenith sees through it is tested.)"""
+    words = name.split()
+    suffixed = len(words) > 2 and words[-1] in _SUFFIXES  # a legal suffix this generator appended
+    style = rng.randrange(4)
+    if style == 0:
+        return name.upper()
+    if style == 1 and suffixed:
+        return " ".join(words[:-1])
+    if style == 2 and suffixed:
+        return f"{' '.join(words[:-1])}, {words[-1]}"
+    return name.lower()
 
 
 def _money(value: float) -> Decimal:
@@ -174,7 +210,10 @@ class _World:
         start = dt.date(year, 1, 1)
         days = [start + dt.timedelta(days=n) for n in range(365)]
         self.business_days = [d for d in days if _is_business_day(d)]
-        self.closed_days = [d for d in days if not _is_business_day(d)]
+        self.weekend_days = [d for d in days if d.weekday() >= 5]
+        # Closing days that fall on a weekday: a posting there is flagged only if the holiday
+        # calendar is right.
+        self.holidays = [d for d in days if d in TARGET2_CLOSING_DAYS and d.weekday() < 5]
 
     def normal_amount(self, account: _Account) -> Decimal:
         while True:
@@ -213,15 +252,17 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
     # No two payments to one counterparty of one amount within the duplicate window unless
     # planted as a duplicate: the rule is deterministic, so accidental hits would be true
     # findings the truth file does not list.
+    # Keyed by the vendor as chosen (vendors are distinct companies by construction), never by
+    # Zenith's name normaliser.
     paid: dict[tuple, list[dt.date]] = {}
     window = dt.timedelta(days=DUPLICATE_WINDOW_DAYS)
 
     def free(row: dict) -> bool:
-        dates = paid.get((normalize(row["counterparty"]), row["currency"], row["amount"]), [])
+        dates = paid.get((row["counterparty"], row["currency"], row["amount"]), [])
         return all(abs(row["date"] - other) > window for other in dates)
 
     def add(row: dict) -> None:
-        paid.setdefault((normalize(row["counterparty"]), row["currency"], row["amount"]), []).append(row["date"])
+        paid.setdefault((row["counterparty"], row["currency"], row["amount"]), []).append(row["date"])
         rows.append(row)
 
     def place(account: _Account, date: dt.date, draw, kind: str = "") -> None:
@@ -239,7 +280,9 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
     big = [a for a in world.accounts if 2500 <= a.scale <= 20000]
     mid = [a for a in world.accounts if 3000 <= a.scale <= 30000]
     small = [a for a in world.accounts if a.scale <= 300]
-    originals = rng.sample(range(len(rows)), planted) if planted else []
+    # Originals carry a reference, so that a bank statement of the ledger matches them by it
+    # (their copies, paid once by the bank, are not on the statement).
+    originals = rng.sample([i for i, row in enumerate(rows) if row["reference"]], planted) if planted else []
 
     def round_amount(account: _Account) -> Decimal:
         amount = Decimal(max(1, round(account.scale * rng.uniform(0.6, 1.6) / 1000)) * 1000)
@@ -262,13 +305,16 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
         place(account, rng.choice(world.business_days), lambda a=account: round_amount(a), "round_amount")
         place(rng.choice(mid), rng.choice(world.business_days), below_threshold, "just_below_threshold")
         account = rng.choice(world.accounts)
-        place(account, rng.choice(world.closed_days), lambda a=account: world.normal_amount(a), "weekend_holiday")
+        closed = world.holidays[n // 4 % len(world.holidays)] if n % 4 == 0 else rng.choice(world.weekend_days)
+        place(account, closed, lambda a=account: world.normal_amount(a), "weekend_holiday")
         account = rng.choice(small)
         place(account, rng.choice(world.business_days), lambda a=account: outlier(a), "account_outlier")
         original = rows[originals[n]]
         later = [original["date"] + dt.timedelta(days=d) for d in range(0, DUPLICATE_WINDOW_DAYS)]
         copy = dict(original, date=rng.choice([d for d in later if _is_business_day(d)] or [original["date"]]),
                     reference="", _kind="duplicate_payment", _original=originals[n])
+        if n % 2:
+            copy["counterparty"] = _spelling_variant(original["counterparty"], rng)
         copy["description"] = original["description"] if rng.random() < 0.5 else world.description(
             original["counterparty"])
         rows.append(copy)
@@ -295,7 +341,8 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
                    "options": {"thresholds": [str(THRESHOLD)], "threshold_margin": str(THRESHOLD_MARGIN),
                                "round_unit": str(ROUND_UNIT), "duplicate_window_days": DUPLICATE_WINDOW_DAYS}}
     if invalid:
-        records, truth = _with_invalid(records, truth, rng)
+        planted_ids = {i for ids in truth["rules"].values() for i in ids} | {i for pair in pairs for i in pair}
+        records, truth = _with_invalid(records, truth, rng, planted_ids)
     return records, truth
 
 
@@ -330,10 +377,14 @@ def _messy(record: dict, rng: random.Random) -> tuple[dict, dict]:
     return messy, {"amount": str(amount.quantize(Decimal("0.01"))), "date": date.isoformat()}
 
 
-def _with_invalid(records: list[dict], truth: dict, rng: random.Random) -> tuple[list[dict], dict]:
+def _with_invalid(records: list[dict], truth: dict, rng: random.Random,
+                  planted: set[str] = frozenset()) -> tuple[list[dict], dict]:
+    """Breaks, reformats and repeats records; never a `planted` one, so that the red-flag truth
+    still holds for what an ingestion of the file stores."""
     n = len(records)
-    bad = rng.sample(range(n), max(len(_INVALID), n // 100))
-    messy = rng.sample(sorted(set(range(n)) - set(bad)), max(6, n // 50))
+    spare = [i for i in range(n) if records[i]["id"] not in planted]
+    bad = rng.sample(spare, max(len(_INVALID), n // 100))
+    messy = rng.sample(sorted(set(spare) - set(bad)), max(6, n // 50))
     invalid_codes: dict[str, str] = {}
     normalised: dict[str, dict] = {}
     out = [dict(r) for r in records]
@@ -387,9 +438,22 @@ def reconciliation_sample(count: int, seed: int = 1) -> tuple[list[dict], list[d
         for k in range(2):
             records.append(dict(base, id=f"TX{seed:03d}-T{n:04d}{k}"))
     twins = {r["id"] for r in records if "-T" in r["id"]}
+    missing = set(rng.sample([r["id"] for r in records if r["id"] not in twins], max(3, count // 20)))
+    statement, truth_by_id = bank_statement(records, rng, world, seed, missing=missing, twins=twins)
+    truth = {"type": "reconciliation", "seed": seed, "ledger_records": len(records), "lines": truth_by_id,
+             "ledger_without_line": sorted(missing)}
+    return records, statement, truth
+
+
+def bank_statement(records: list[dict], rng: random.Random, world: _World, seed: int, *,
+                   missing: set[str] = frozenset(), twins: set[str] = frozenset(),
+                   keep_reference: set[str] = frozenset()) -> tuple[list[dict], dict]:
+    """The bank's view of the ledger `records` (as stored: normalised values): one line per
+    payment but those in `missing`, plus bank-only lines. Returns (lines, truth by line id).
+    `twins` are identical payments (expected ambiguous); lines of `keep_reference` payments
+    always show the ledger reference."""
     lines: list[dict] = []
     truth_lines: dict[str, dict] = {}
-    missing = set(rng.sample([r["id"] for r in records if r["id"] not in twins], max(3, count // 20)))
     for record in records:
         if record["id"] in missing:
             continue
@@ -400,11 +464,11 @@ def reconciliation_sample(count: int, seed: int = 1) -> tuple[list[dict], list[d
         if rng.random() < 0.08 and amount > 100 and record["id"] not in twins:
             amount -= _money(float(amount) * rng.uniform(0.002, 0.012))
             kind = "fee"
-        keep_reference = record["reference"] and rng.random() < 0.7
+        shown = record["reference"] and (rng.random() < 0.7 or record["id"] in keep_reference)
         line = {"date": (date + dt.timedelta(days=lag)).isoformat(), "amount": str(amount),
                 "currency": record["currency"], "counterparty": _bank_name(record["counterparty"], rng),
                 "description": f"SEPA CREDIT TRANSFER {record['description'][:20].upper()}",
-                "reference": record["reference"] if keep_reference else ""}
+                "reference": record["reference"] if shown else ""}
         expected = "ambiguous" if record["id"] in twins else "matched"
         lines.append(line)
         truth_lines[str(len(lines) - 1)] = {"expected": expected, "ledger_id": record["id"],
@@ -412,7 +476,7 @@ def reconciliation_sample(count: int, seed: int = 1) -> tuple[list[dict], list[d
         if rng.random() < 0.005 and record["id"] not in twins:
             lines.append(dict(line))
             truth_lines[str(len(lines) - 1)] = {"expected": "unmatched", "ledger_id": None, "kind": "duplicate"}
-    for _ in range(max(5, count // 30)):
+    for _ in range(max(5, len(records) // 30)):
         day = rng.choice(world.business_days)
         kind = rng.random()
         if kind < 0.5:
@@ -432,8 +496,39 @@ def reconciliation_sample(count: int, seed: int = 1) -> tuple[list[dict], list[d
         line = dict(lines[old], id=f"BS{seed:03d}-{n:06d}")
         statement.append({key: line[key] for key in STATEMENT_FIELDS})
         truth_by_id[line["id"]] = truth_lines[str(old)]
-    truth = {"type": "reconciliation", "seed": seed, "ledger_records": len(records), "lines": truth_by_id,
-             "ledger_without_line": sorted(missing)}
+    return statement, truth_by_id
+
+
+def transaction_sample(count: int, seed: int = 1) -> tuple[list[dict], list[dict], dict]:
+    """(transaction records, bank statement lines, truth): what `generate_sample --type
+    transaction` writes.
+
+    The records are a ledger with planted red flags (truth `rules`, `duplicate_pairs`, as in
+    `ledger`) and the ingestion traps of `ledger(invalid=True)` (truth `invalid`,
+    `normalised`, `repeated_ids`); the traps never touch a planted record, so the red-flag
+    truth holds for the stored ledger (an analysis with `options.source = "project"`). The
+    statement is the bank's view of what a correct ingestion stores (valid rows, first
+    occurrence, normalised values); the second posting of a planted duplicate payment is not
+    on it (the bank paid once). Truth `statement`: `lines` and `ledger_without_line` as in
+    `reconciliation_sample`.
+    """
+    records, truth = ledger(count, seed, anomalies=True, invalid=True)
+    invalid = {int(index) for index in truth["invalid"]}
+    repeated = set(truth["repeated_ids"])
+    stored = []
+    for index, record in enumerate(records):
+        if index in invalid or index in repeated:
+            continue
+        stored.append(dict(record, **truth["normalised"].get(record["id"], {})))
+    rng = random.Random(seed * 7919 + 2)
+    world = _World(random.Random(seed))
+    copies = {copy for _, copy in truth["duplicate_pairs"]}
+    originals = {original for original, _ in truth["duplicate_pairs"]}
+    others = [r["id"] for r in stored if r["id"] not in copies and r["id"] not in originals]
+    missing = copies | set(rng.sample(others, max(3, len(stored) // 50)))
+    statement, lines = bank_statement(stored, rng, world, seed, missing=missing, keep_reference=originals)
+    truth = dict(truth, type="transaction", stored=len(stored),
+                 statement={"lines": lines, "ledger_without_line": sorted(missing)})
     return records, statement, truth
 
 
@@ -616,25 +711,32 @@ def descriptions(count: int, seed: int = 1, duplicate_rate: float = 0.03) -> tup
 
 @dataclasses.dataclass
 class Sample:
-    """Files of one sample (role -> records; `main` is the role to submit as `data_type`)."""
+    """Files of one sample (role -> records; `main` is the role to submit as `data_type`;
+    `submit_as` says what to submit every role as, in the order to submit them)."""
 
     data_type: str
     main: str
     files: dict[str, list[dict]]
     truth: dict
+    submit_as: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.submit_as = self.submit_as or {self.main: self.data_type}
 
 
 def sample(data_type: str, count: int, seed: int = 1) -> Sample:
     """The forensic sample for `data_type` (one of SAMPLE_TYPES)."""
     if data_type == "transaction":
-        records, truth = ledger(count, seed, anomalies=True, invalid=True)
-        return Sample(data_type, "transactions", {"transactions": records}, truth)
+        records, statement, truth = transaction_sample(count, seed)
+        return Sample(data_type, "transactions", {"transactions": records, "statement": statement}, truth,
+                      {"transactions": "transaction", "statement": "reconciliation"})
     if data_type == "analysis":
         records, truth = ledger(count, seed, anomalies=True)
         return Sample(data_type, "ledger", {"ledger": records}, truth)
     if data_type == "reconciliation":
         ledger_records, lines, truth = reconciliation_sample(count, seed)
-        return Sample(data_type, "statement", {"ledger": ledger_records, "statement": lines}, truth)
+        return Sample(data_type, "statement", {"ledger": ledger_records, "statement": lines}, truth,
+                      {"ledger": "transaction", "statement": "reconciliation"})
     if data_type == "entity":
         records, truth = entity_names(count, seed)
         return Sample(data_type, "entities", {"entities": records}, truth)

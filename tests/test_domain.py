@@ -22,6 +22,7 @@ from jobs import sample
 from jobs.datatypes.text import entity_key, normalize_name
 from jobs.forensics import benford, calendar, entities, matching, redflags
 from jobs.models import (
+    BatchPayload,
     EntityName,
     Finding,
     ItemFailure,
@@ -32,7 +33,7 @@ from jobs.models import (
     Transaction,
 )
 from jobs.results import find_similar
-from jobs.services import submit_job
+from jobs.services import submit_job, submit_project_transactions
 from tests.conftest import OUTPUT_DIR, api_client, assert_accounting, drain, wait_for_job
 
 RECALL, PRECISION, MATCH_RATE = 0.95, 0.90, 0.98
@@ -180,6 +181,7 @@ def test_reconciliation_match_rate_against_the_ledger(project, start_workers):
     report("reconciliation", metrics)
 
     assert metrics["match_rate_lines_with_a_unique_true_match"] >= MATCH_RATE
+    assert metrics["match_rate_all_lines_with_a_true_match"] >= MATCH_RATE  # ambiguous twins count as misses
     assert metrics["matched_precision"] >= 0.99
     assert metrics["unmatched_recall"]["recall"] >= RECALL
     assert len(ambiguous_ok) >= 0.9 * len(pairs)
@@ -242,6 +244,147 @@ def test_embedding_near_duplicates_and_find_similar(project, start_workers):
 
     assert near["recall"] >= RECALL and near["precision"] >= PRECISION
     assert top1 >= 0.95 * len(truth["pairs"])
+
+
+def rule_metrics(job, truth: dict) -> dict:
+    metrics = {rule: score(set(Finding.objects.filter(job=job, rule=rule).values_list("external_id", flat=True)),
+                           set(planted)) for rule, planted in truth["rules"].items()}
+    found_pairs = {frozenset(pair) for pair in Finding.objects.filter(job=job, rule="duplicate_payment")
+                   .values_list("external_id", "related_external_id")}
+    metrics["duplicate_payment_pairs"] = score(found_pairs, {frozenset(pair) for pair in truth["duplicate_pairs"]})
+    return metrics
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_analysis_and_reconciliation_of_a_stored_transaction_sample(project, start_workers):
+    """`generate_sample --type transaction` data: the file is ingested (traps and all), the
+    project's stored ledger is screened with options.source=project, and its bank statement
+    is reconciled against it."""
+    records, statement, truth = sample.transaction_sample(3000, 21)
+    start_workers(2)
+    ingested = run(project, "transaction", records)
+    assert ingested.summary["stored"] == truth["stored"] == Transaction.objects.filter(project=project).count()
+
+    job = submit_project_transactions(project=project, data_type="analysis")
+    assert job.options == {"source": "project"} and job.total_items == truth["stored"]
+    # The claim check holds id ranges, not copies of the rows.
+    payloads = list(BatchPayload.objects.filter(batch__job=job))
+    assert {p.codec for p in payloads} == {"project-tx"} and max(len(bytes(p.data)) for p in payloads) < 120
+    job = wait_for_job(job.id, timeout=120)
+    assert_accounting(job)
+    assert job.status == JobStatus.COMPLETED and job.items_failed == 0
+    metrics = rule_metrics(job, truth)
+    first = job.summary["benford_first_digit"]
+    metrics["benford_first_digit"] = {"mad": first["mad"], "conformity": first["conformity"], "n": first["n"]}
+
+    recon = run(project, "reconciliation", statement)
+    rows = {row.line_id: row for row in StatementMatch.objects.filter(job=recon)}
+    lines = truth["statement"]["lines"]
+    with_match = [lid for lid, t in lines.items() if t["ledger_id"]]
+    correct = [lid for lid in with_match if rows[lid].outcome == "matched"
+               and rows[lid].matched_external_id == lines[lid]["ledger_id"]]
+    no_match = [lid for lid, t in lines.items() if t["expected"] == "unmatched"]
+    metrics["statement"] = {
+        "lines": len(statement), "match_rate_all_lines_with_a_true_match": round(len(correct) / len(with_match), 4),
+        "unmatched_recall": score({lid for lid in no_match if rows[lid].outcome == "unmatched"}, set(no_match))}
+    report("analysis_of_stored_transactions", metrics)
+
+    for rule in truth["rules"]:
+        assert metrics[rule]["recall"] >= RECALL, (rule, metrics[rule])
+        assert metrics[rule]["precision"] >= PRECISION, (rule, metrics[rule])
+    assert metrics["duplicate_payment_pairs"]["recall"] >= RECALL
+    assert first["conformity"] in ("close conformity", "acceptable conformity")
+    assert metrics["statement"]["match_rate_all_lines_with_a_true_match"] >= MATCH_RATE
+    assert metrics["statement"]["unmatched_recall"]["recall"] >= RECALL
+
+
+def benford_records(n: int, seed: int, conforming: bool) -> list[dict]:
+    """Amounts whose first digits follow Benford's law (log-uniform magnitudes) or not
+    (every first digit equally often), on business days, at no threshold or round sum."""
+    rng = __import__("random").Random(seed)
+    records = []
+    for i in range(n):
+        if conforming:
+            amount = Decimal(f"{10 ** rng.uniform(1, 4):.2f}")
+        else:
+            amount = Decimal(f"{i % 9 + 1}{rng.randrange(10, 99)}.{rng.randrange(1, 99):02d}")
+        records.append({"id": f"B{i:05d}", "date": "2025-03-04", "amount": str(amount), "currency": "EUR",
+                        "account": f"ACC-{i % 7}", "counterparty": f"Vendor {i}"})
+    return records
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_benford_verdicts_of_conforming_and_nonconforming_jobs(project, start_workers):
+    start_workers(2)
+    uniform = run(project, "analysis", benford_records(2700, 1, conforming=False))
+    benford_like = run(project, "analysis", benford_records(2700, 2, conforming=True))
+    flagged, fine = uniform.summary["benford_first_digit"], benford_like.summary["benford_first_digit"]
+    report("benford_jobs", {"uniform_first_digits": {k: flagged[k] for k in ("n", "mad", "conformity")},
+                            "benford_distributed": {k: fine[k] for k in ("n", "mad", "conformity")}})
+
+    assert flagged["n"] == fine["n"] == 2700  # every batch's digit counts reached the finalizer
+    assert flagged["conformity"] == benford.NONCONFORMITY
+    assert flagged["mad"] > benford.FIRST_DIGIT_BANDS[-1][0] and flagged["chi_square_rejects"]
+    assert set(flagged["observed"].values()) == {round(1 / 9, 4)}
+    assert fine["conformity"] in ("close conformity", "acceptable conformity")
+    assert fine["mad"] <= benford.FIRST_DIGIT_BANDS[1][0]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_embedding_of_stored_transactions_and_find_similar_for_one(project, start_workers):
+    from rest_framework.authtoken.models import Token
+
+    texts, truth = sample.descriptions(1000, 8)
+    ledger = [{"id": t["id"], "date": "2025-05-06", "amount": f"{100 + n}.25", "currency": "EUR",
+               "counterparty": "Vendor", "description": t["text"]} for n, t in enumerate(texts)]
+    start_workers(2)
+    run(project, "transaction", ledger)
+    user = project.members.get()
+    Token.objects.create(user=user)
+    client = api_client(user)
+    response = client.post("/api/v1/batch-jobs/submit", {"project_id": project.id, "data_type": "embedding",
+                                                         "options": {"source": "project"}}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["total_items"] == len(ledger)
+    job = wait_for_job(response.json()["job_id"], timeout=120)
+    assert_accounting(job)
+    assert job.items_failed == 0 and job.summary["texts"] == len(ledger)
+
+    true_groups: dict = {}
+    for a, b, _ in truth["pairs"]:
+        true_groups.setdefault(a, {a}).add(b)
+    url = f"/api/v1/projects/{project.id}/transactions/{{}}/similar"
+    top1 = 0
+    for a, b, _ in truth["pairs"]:
+        body = client.get(url.format(b), {"k": 1}).json()
+        top1 += body["results"][0]["external_id"] in true_groups[a] - {b}
+    first = client.get(url.format(truth["pairs"][0][1]), {"k": 3}).json()
+    report("embedding_of_stored_transactions", {"transactions": len(ledger),
+                                                "find_similar_top1": f"{top1}/{len(truth['pairs'])}"})
+    assert top1 >= 0.95 * len(truth["pairs"])
+    assert first["job_id"] == str(job.id) and first["transaction"]["external_id"] == truth["pairs"][0][1]
+    assert first["count"] == 3 and {"amount", "date", "counterparty", "similarity"} <= set(first["results"][0])
+    # The job's own results answer for a transaction id too.
+    by_job = client.get(f"/api/v1/batch-jobs/{job.id}/results", {"similar_to": truth["pairs"][0][1], "k": 1}).json()
+    assert by_job["results"][0]["external_id"] == first["results"][0]["external_id"]
+
+    # A transaction stored after the embedding job ran is vectorised on the spot.
+    original = next(t for t in texts if t["id"] == truth["pairs"][0][0])
+    run(project, "transaction", [{"id": "LATE-1", "date": "2025-06-02", "amount": "10.00", "currency": "EUR",
+                                  "description": original["text"].upper()}])
+    late = client.get(url.format("LATE-1"), {"k": 1}).json()
+    assert late["results"][0]["external_id"] in true_groups[original["id"]]
+
+    assert client.get(url.format("NOPE")).status_code == 404
+    assert client.get(url.format("LATE-1"), {"k": 0}).status_code == 400
+    assert client.get(url.format("LATE-1"), {"job": "not-a-uuid"}).status_code == 400
+    other = run(project, "transaction", [{"id": "X1", "date": "2025-06-02", "amount": "1", "currency": "EUR"}])
+    wrong_job = client.get(url.format("LATE-1"), {"job": str(other.id)})
+    assert wrong_job.status_code == 409 and "embedding job" in wrong_job.json()["detail"]
+    assert api_client().get(url.format("LATE-1")).status_code == 401
 
 
 # --- results API and page (batches run in this process) -----------------------------------------
@@ -397,6 +540,101 @@ def test_bad_analysis_options_fail_every_record_with_the_reason(api_users, redis
     drain(custom.id)
     assert list(Finding.objects.filter(job=custom).values_list("external_id", "rule")) == [
         ("A", "just_below_threshold")]
+
+
+@pytest.mark.django_db
+def test_project_source_submission_through_api_and_cli(api_users, redis):
+    from django.core.management.base import CommandError
+
+    project = Project.objects.get(id="alice-audit")
+    alice = api_client(api_users["alice"])
+    submit = lambda body: alice.post("/api/v1/batch-jobs/submit", {"project_id": "alice-audit", **body},
+                                     format="json")
+    empty = submit({"data_type": "analysis", "options": {"source": "project"}})
+    assert empty.status_code == 400 and empty.json()["code"] == "no_items"
+    assert "no stored transactions" in empty.json()["detail"]
+
+    records, _ = sample.ledger(120, 3, anomalies=False)
+    drain(submit_job(project=project, data_type="transaction", records=records).id)
+    wrong_type = submit({"data_type": "entity", "options": {"source": "project"}})
+    assert wrong_type.status_code == 400 and "analysis, embedding" in wrong_type.json()["detail"]
+    both = submit({"data_type": "analysis", "options": {"source": "project"}, "items": [{"id": "A"}]})
+    assert both.status_code == 400 and "without items" in both.json()["detail"]
+    bad = submit({"data_type": "analysis", "options": {"source": "somewhere"}, "items": [{"id": "A"}]})
+    assert bad.status_code == 400 and "options.source must be one of" in bad.json()["detail"]
+    assert submit({"data_type": "analysis"}).status_code == 400  # no items and no source: still an error
+    other = api_client(api_users["bob"]).post("/api/v1/batch-jobs/submit", {
+        "project_id": "alice-audit", "data_type": "analysis", "options": {"source": "project"}}, format="json")
+    assert other.status_code == 400 and Project.objects.get(id="alice-audit").jobs.count() == 1
+
+    accepted = submit({"data_type": "analysis", "options": {"source": "project"}, "batch_size": 50})
+    assert accepted.status_code == 201 and accepted.json()["total_items"] == 120
+    assert accepted.json()["total_batches"] == 3
+
+    out = __import__("io").StringIO()
+    call_command("submit_job", "--type", "analysis", "--project", "alice-audit", "--source", "project", stdout=out)
+    assert "120 stored transactions" in out.getvalue()
+    with pytest.raises(CommandError, match="give no PATH"):
+        call_command("submit_job", "ledger.csv", "--type", "analysis", "--project", "alice-audit",
+                     "--source", "project")
+    with pytest.raises(CommandError, match="give the PATH"):
+        call_command("submit_job", "--type", "analysis", "--project", "alice-audit")
+    with pytest.raises(CommandError, match="cannot read a project's stored transactions"):
+        call_command("submit_job", "--type", "transaction", "--project", "alice-audit", "--source", "project")
+
+    job = Project.objects.get(id="alice-audit").jobs.filter(data_type="analysis").order_by("created_at").first()
+    # A stored row deleted after the submission fails alone, with its reason.
+    gone = Transaction.objects.filter(project=project).order_by("id")[60]
+    gone.delete()
+    drain(job.id)
+    job.refresh_from_db()
+    assert job.items_processed == 119 and job.items_failed == 1
+    assert ItemFailure.objects.get(job=job).error_code == "transaction_missing"
+    assert job.summary["records"] == 119 and job.input_format == "project"
+    page = Client()
+    page.force_login(api_users["alice"])
+    assert "stored transactions of project alice-audit" in page.get(f"/jobs/{job.id}/").content.decode()
+
+
+def test_sample_truth_does_not_come_from_the_code_it_judges(monkeypatch):
+    """The generator decides business days from its own list of TARGET2 closing days and
+    duplicates from its own bookkeeping: breaking Zenith's calendar or name normaliser must
+    not move the truth (it did when the generator called them)."""
+    from jobs.datatypes import text
+
+    before = sample.ledger(800, 6), sample.transaction_sample(400, 6)
+    monkeypatch.setattr(calendar, "target2_holidays", lambda year: {})
+    monkeypatch.setattr(calendar, "is_business_day", lambda day, *a, **k: True)
+    monkeypatch.setattr(text, "normalize_name", lambda name: "everyone")
+    assert (sample.ledger(800, 6), sample.transaction_sample(400, 6)) == before
+
+    records, truth = before[0]
+    planted = {r["id"]: dt.date.fromisoformat(r["date"]) for r in records
+               if r["id"] in truth["rules"]["weekend_holiday"]}
+    holidays = [day for day in planted.values() if day.weekday() < 5]
+    assert holidays and all(day in sample.TARGET2_CLOSING_DAYS for day in holidays)
+    assert all(day.weekday() >= 5 or day in sample.TARGET2_CLOSING_DAYS for day in planted.values())
+    by_id = {r["id"]: r for r in records}
+    assert any(by_id[a]["counterparty"] != by_id[b]["counterparty"] for a, b in truth["duplicate_pairs"])
+
+
+def test_the_holiday_calendar_agrees_with_the_published_target2_days():
+    for year in sample.SAMPLE_YEARS:
+        days = [dt.date(year, 1, 1) + dt.timedelta(days=n) for n in range(366 if year % 4 == 0 else 365)]
+        assert {day for day in days if calendar.holiday_name(day)} == {
+            day for day in sample.TARGET2_CLOSING_DAYS if day.year == year}, year
+
+
+def test_generate_sample_transaction_writes_ledger_statement_and_truth(tmp_path):
+    out = tmp_path / "ledger.csv"
+    call_command("generate_sample", "--type", "transaction", "--items", "300", "--seed", "4", "--out", str(out),
+                 stdout=__import__("io").StringIO())
+    truth = json.loads((tmp_path / "ledger.truth.json").read_text())
+    statement = tmp_path / "ledger-statement.csv"
+    assert truth["submit_as"] == {"transactions": "transaction", "statement": "reconciliation"}
+    assert truth["files"] == {"transactions": str(out), "statement": str(statement)}
+    assert len(truth["statement"]["lines"]) == len(statement.read_text().strip().splitlines()) - 1
+    assert truth["rules"]["round_amount"] and truth["invalid"]
 
 
 def test_generate_sample_writes_files_and_truth_deterministically(tmp_path):

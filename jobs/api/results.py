@@ -3,18 +3,23 @@ entities, embeddings or stored transactions, by data type), filterable and pagin
 the whole filtered set as CSV with `?format=csv`. Embedding jobs also answer
 `?similar_to=<id>` (or `?similar_text=...`) with the `k` most similar texts.
 
+`GET /api/v1/projects/{id}/transactions/{transaction id}/similar` answers `find similar` for
+one of a project's stored transactions, from the project's latest embedding job over them
+(`options.source = "project"`), or the one named by `?job=`.
+
 Membership rule as everywhere: a job of a project the user is not a member of is a 404.
 """
 
 from __future__ import annotations
 
 import csv
+import uuid
 
 from django.core.exceptions import ValidationError as InvalidValue
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -88,12 +93,7 @@ class JobResultsView(JsonErrorsMixin, GenericAPIView):
         return response
 
     def _similar(self, job: ProcessingJob, params) -> Response:
-        try:
-            k = int(params.get("k", 10))
-        except ValueError:
-            raise ValidationError({"detail": "k must be a whole number"}) from None
-        if not 1 <= k <= 100:
-            raise ValidationError({"detail": "k must be from 1 to 100"})
+        k = _k(params)
         try:
             similar = results.find_similar(job, external_id=params.get("similar_to") or None,
                                            text=params.get("similar_text"), k=k)
@@ -101,6 +101,55 @@ class JobResultsView(JsonErrorsMixin, GenericAPIView):
             raise NotFound(str(exc)) from None
         return Response({"kind": "similar", "query": params.get("similar_to") or params.get("similar_text"),
                          "count": len(similar), "results": similar})
+
+
+def _k(params) -> int:
+    try:
+        k = int(params.get("k", 10))
+    except ValueError:
+        raise ValidationError({"detail": "k must be a whole number"}) from None
+    if not 1 <= k <= 100:
+        raise ValidationError({"detail": "k must be from 1 to 100"})
+    return k
+
+
+class NoSimilarityIndex(APIException):
+    status_code = 409
+    default_code = "no_similarity_index"
+
+
+@extend_schema(tags=["projects"])
+class TransactionSimilarView(JsonErrorsMixin, GenericAPIView):
+    @extend_schema(
+        operation_id="projects_transactions_similar",
+        parameters=[
+            OpenApiParameter("k", OpenApiTypes.INT, description="How many similar transactions (default 10, "
+                             "at most 100)."),
+            OpenApiParameter("job", OpenApiTypes.UUID, description="The embedding job to use (default: the "
+                             "project's latest finished one with options.source=project)."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        description="The stored transactions whose descriptions are most like this one's (cosine similarity of "
+                    "the embedding job's vectors), best first, with their ledger fields. 409 when the project "
+                    "has no embedding job over its stored transactions yet.",
+    )
+    def get(self, request, project_id=None, external_id=None):
+        if selectors.project_for_user(request.user, project_id) is None:
+            raise NotFound("Project not found")
+        k = _k(request.query_params)
+        job_id = request.query_params.get("job") or None
+        if job_id is not None:
+            try:
+                job_id = str(uuid.UUID(job_id))
+            except ValueError:
+                raise ValidationError({"detail": "job must be a job id (UUID)"}) from None
+        try:
+            body = results.similar_transactions(project_id, external_id, k=k, job_id=job_id)
+        except results.NoSimilarityIndex as exc:
+            raise NoSimilarityIndex(str(exc)) from None
+        except LookupError as exc:
+            raise NotFound(str(exc)) from None
+        return Response({"kind": "similar_transactions", **body})
 
 
 def _csv(job: ProcessingJob, source: results.ResultSource, rows) -> StreamingHttpResponse:

@@ -2,7 +2,7 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from .operations import BreakerViewSet, DeadLetterViewSet
-from .results import JobResultsView
+from .results import JobResultsView, TransactionSimilarView
 from .views import BatchJobViewSet, ProjectViewSet
 
 
@@ -22,5 +22,7 @@ router.register("breakers", BreakerViewSet, basename="breaker")
 
 urlpatterns = [
     re_path(r"^batch-jobs/(?P<pk>[0-9a-fA-F-]{32,36})/results/?$", JobResultsView.as_view(), name="batch-job-results"),
+    re_path(r"^projects/(?P<project_id>[^/]+)/transactions/(?P<external_id>[^/]+)/similar/?$",
+            TransactionSimilarView.as_view(), name="project-transaction-similar"),
     *router.urls,
 ]

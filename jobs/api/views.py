@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -18,11 +19,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from .. import selectors, services
+from ..datatypes import stored as stored_source
 from ..models import JobStatus, ProcessingJob
 from ..readers import open_records
 from ..services import SubmissionError
 from . import serializers as s
-from .streaming import STREAMED, read_submission
+from .streaming import STREAMED, BodyTooLarge, read_submission
 
 
 class Pagination(LimitOffsetPagination):
@@ -43,6 +45,17 @@ class CSVRenderer(BaseRenderer):
 class EchoWriter:
     def write(self, value: str) -> str:
         return value
+
+
+# Room for the multipart envelope and the form fields around the file.
+MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _resolve_project(request, project_id: str):
@@ -96,13 +109,18 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
         request={"application/json": s.SubmitJobSerializer, "multipart/form-data": s.UploadJobSerializer},
         responses={201: s.SubmittedJobSerializer},
         description="Submit records as JSON (`items`) or upload a file (`file`: CSV, JSON array or JSON lines, "
-                    "optionally gzip). Bad records do not fail the request: they become item failures.",
+                    "optionally gzip). Bad records do not fail the request: they become item failures. "
+                    "`analysis` and `embedding` jobs may instead read the project's stored transactions: "
+                    "JSON without `items` and with `options: {\"source\": \"project\"}`.",
     )
     @action(detail=False, methods=["post"], parser_classes=[JSONParser, MultiPartParser, FormParser])
     def submit(self, request):
         """JSON bodies are streamed (see _submit_json); multipart uploads go through jobs.importing."""
         media_type = (request.content_type or "").split(";")[0].strip().lower()
         if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            # Refused on the declared length, before Django spools a too-large file to disk.
+            if _declared_length(request) > settings.ZENITH_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES:
+                raise BodyTooLarge(settings.ZENITH_MAX_UPLOAD_BYTES)
             form = s.UploadJobSerializer(data=request.data)
             form.is_valid(raise_exception=True)
             data = form.validated_data
@@ -127,14 +145,17 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     def _submit_json(self, request) -> ProcessingJob:
         """Items are streamed to a spool (jobs.api.streaming); the other fields are checked
         like any serializer's."""
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        streamed = read_submission(request._request, length)
+        streamed = read_submission(request._request, _declared_length(request))
         try:
             form = s.SubmitFieldsSerializer(data=streamed.fields)
             valid = form.is_valid()
+            if "items" not in streamed.fields and valid and stored_source.reads_project(form.validated_data["options"]):
+                # No items: the job reads the project's stored transactions (jobs.datatypes.stored).
+                data = form.validated_data
+                return services.submit_project_transactions(
+                    project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
+                    priority=data["priority"], options=data["options"], submitted_by=request.user,
+                    batch_size=data.get("batch_size"), correlation_id=getattr(request, "correlation_id", ""))
             if streamed.fields.get("items") is not STREAMED:
                 # Absent, or not an array: the items field says what is wrong with it.
                 s.ItemsField().run_validation(streamed.fields.get("items", empty))

@@ -14,9 +14,13 @@ where, and why:
   up the batches' digit counts. The finalizer runs once per job (and again only after a
   retry re-opens it), and job-wide findings are replaced, never added twice.
 
-The analysis covers the job's own records, not the project's stored transactions: a job is
-then a reproducible unit (same file, same findings), and re-ingesting a ledger does not
-change an earlier analysis. Submit the ledger file as `analysis` to screen it.
+What is screened: by default the job's own records (submit a ledger file as `analysis`: the
+job is then a reproducible unit, same file, same findings). With `options.source =
+"project"` (API: no `items`; CLI: `submit_job --type analysis --project P --source project`)
+the job screens the project's stored transactions instead, as they are when it is submitted:
+its batches carry id ranges of the `Transaction` table, not copies (`jobs.datatypes.stored`),
+and everything else (rules, working set, finalizer) is the same. Stored rows are taken as
+stored: the parsing options below apply to records only.
 
 Options: see `jobs.forensics.redflags` (thresholds, threshold_margin, round_unit, round_min,
 weekend_days, holiday_calendar, holidays, duplicate_window_days, outlier_z,
@@ -41,6 +45,7 @@ from ..forensics import benford, redflags
 from ..forensics.redflags import AnalysisConfig, Flag, Posting
 from ..models import AnalysisRecord, Finding
 from ..persistence import insert_new
+from . import stored
 from .base import BatchContext, Handler, RecordRejected, sum_stats
 from .text import normalize_name
 from .transaction import TransactionHandler
@@ -81,9 +86,18 @@ class AnalysisHandler(Handler):
     results_kind = "findings"
     _parser = TransactionHandler()
 
+    #: `options.source = "project"` screens the project's stored transactions (jobs.datatypes.stored)
+    accepts_project_source = True
+
     def validate(self, record: dict, ctx: BatchContext) -> AnalysisRow:
         config = config_for(ctx.options)
-        external_id, date, amount, currency, account, counterparty, _, reference = self._parser.validate(record, ctx)
+        if stored.is_stored(record):
+            external_id, date, amount, currency, account, counterparty, reference = (
+                record["id"], record["date"], record["amount"], record["currency"], record["account"],
+                record["counterparty"], record["reference"])
+        else:
+            external_id, date, amount, currency, account, counterparty, _, reference = self._parser.validate(
+                record, ctx)
         flags = tuple(redflags.record_flags(date, amount, currency, config))
         return AnalysisRow(external_id, date, amount, currency, account, counterparty, reference, flags)
 

@@ -1,7 +1,11 @@
 """`embedding` records: texts (transaction descriptions) turned into vectors, near-duplicate
 texts found job-wide, and `find similar` served from the stored vectors.
 
-A record has `id` and `text` (or `description`).
+A record has `id` and `text` (or `description`). With `options.source = "project"` the job
+vectorises the project's stored transactions instead (their descriptions, or the
+counterparty when a description is empty; see `jobs.datatypes.stored`), so `find similar`
+works for a stored transaction: `?similar_to=<transaction id>` on the job's results, or
+`GET /api/v1/projects/{id}/transactions/{transaction id}/similar` (`jobs.results`).
 
 - **Per batch**: each text is vectorised while the batch validates (outside the database
   transaction). The default method works offline with no model: character trigrams hashed
@@ -31,6 +35,7 @@ from django.db.models import Count
 
 from ..forensics.similarity import UnionFind, cosine, minhash_bands, pack_vector, shingles, unpack_vector
 from ..models import EmbeddingBand, TextEmbedding
+from . import stored
 from .base import BatchContext, Handler, RecordRejected
 from .fields import require_text
 from .text import hashed_ngram_vector, strip_accents
@@ -87,14 +92,25 @@ def embed(text: str, options: dict | None) -> tuple[str, list[float]]:
     return HASHED_METHOD, hashed_ngram_vector(clean_text(text), DIMENSIONS)
 
 
+def transaction_text(description: str, counterparty: str) -> str:
+    """What is vectorised of a stored transaction: its description, else its counterparty."""
+    return (description or "").strip() or (counterparty or "").strip()
+
+
 class EmbeddingHandler(Handler):
     key_field = "id"
     results_kind = "embeddings"
 
+    #: `options.source = "project"` vectorises the project's stored transactions (jobs.datatypes.stored)
+    accepts_project_source = True
+
     def validate(self, record: dict, ctx: BatchContext) -> dict:
         threshold_for(ctx.options)
+        from_store = stored.is_stored(record)
         external_id = require_text(record, "id", 128)
         text = record.get("text") or record.get("description")
+        if from_store:
+            text = transaction_text(record["description"], record["counterparty"])
         if not isinstance(text, str) or not text.strip():
             raise RecordRejected("missing_text", "text (or description) is required", "text")
         if len(text) > 10_000:

@@ -13,6 +13,7 @@ from .control import (
 from .execution import run_batch
 from .finalizer import finalize_if_ready, finalize_job
 from .reconciler import ReconcileReport, reconcile
+from .stored import NoStoredTransactions, project_source_types, submit_project_transactions
 from .submission import (
     AdmissionRefused,
     NoItems,
@@ -28,6 +29,7 @@ __all__ = [
     "JobAlreadyFinished",
     "JobStateError",
     "NoItems",
+    "NoStoredTransactions",
     "ReconcileReport",
     "RetryReport",
     "SubmissionError",
@@ -36,6 +38,7 @@ __all__ = [
     "finalize_if_ready",
     "finalize_job",
     "force_breaker",
+    "project_source_types",
     "reconcile",
     "requeue_dead_batches",
     "retry_job",
@@ -43,4 +46,5 @@ __all__ = [
     "submit_file",
     "submit_items",
     "submit_job",
+    "submit_project_transactions",
 ]

@@ -90,6 +90,19 @@ def validate_options(options: Any) -> dict:
     return options
 
 
+def _check_records_source(options: dict) -> None:
+    """Records given with `options.source = "project"` contradict each other: refused."""
+    from ..datatypes import stored
+
+    try:
+        source = stored.source_of(options)
+    except ValueError as exc:
+        raise SubmissionError(str(exc)) from None
+    if source == stored.PROJECT:
+        raise SubmissionError("options.source=project reads the project's stored transactions: submit it without "
+                              "items or a file (API: no `items`; CLI: submit_job --source project without PATH).")
+
+
 def check_admission(spec: DataTypeSpec) -> None:
     """Refuses new work while the data type's breaker is open or the backlog is critical."""
     try:
@@ -142,6 +155,7 @@ def submit_job(
     spec = get_data_type(data_type)
     priority = validate_priority(priority)
     options = validate_options(options)
+    _check_records_source(options)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or not 1 <= batch_size <= MAX_BATCH_SIZE):
         raise SubmissionError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
@@ -217,7 +231,7 @@ def submit_file(*, project: Project, data_type: str, raw: IO[bytes], name: str =
     get_data_type(data_type)  # an unknown type is refused before the file is read
     options = dict(kwargs.pop("options", None) or {})
     mapping = resolve_mapping(project, options)
-    imported = importing.open_import(raw, name=name, fmt=fmt, mapping=mapping)
+    imported = importing.open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options)
     details = {**imported.detected, **({"given_mapping": mapping} if mapping else {})}
     if options.get("mapping_name"):
         details["mapping_name"] = options["mapping_name"]

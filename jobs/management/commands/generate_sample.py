@@ -1,11 +1,13 @@
 """`manage.py generate_sample --type T --items N --seed S [--out PATH]`: a realistic synthetic
 dataset with planted anomalies, and a truth file saying what a correct run finds.
 
-Types: transaction (a ledger with invalid records, messy formats and repeated ids),
-analysis (a ledger with planted red flags), reconciliation (a ledger, written next to the
-output as `<name>-ledger.<ext>`, and its bank statement), entity (names with variants),
-embedding (descriptions with near-duplicates). The truth goes to `<name>.truth.json`.
-The same type and seed always give the same files.
+Types: transaction (a ledger with planted red flags, invalid records, messy formats and
+repeated ids; and the bank statement of what its ingestion stores, written next to it as
+`<name>-statement.<ext>`, for reconciliation), analysis (a ledger with planted red flags),
+reconciliation (a ledger, written next to the output as `<name>-ledger.<ext>`, and its bank
+statement), entity (names with variants), embedding (descriptions with near-duplicates).
+The truth goes to `<name>.truth.json`; its `submit_as` says what to submit each file as, in
+order. The same type and seed always give the same files.
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ class Command(BaseCommand):
             written[role] = str(path)
             self.stdout.write(f"wrote {path} ({count:,} {role} records)")
         truth_path = _truth_path(out)
-        truth = {**result.truth, "files": written, "submit_as": {result.main: data_type}}
-        if "ledger" in written and result.main != "ledger":
-            truth["submit_as"]["ledger"] = "transaction"
+        truth = {**result.truth, "files": written, "submit_as": dict(result.submit_as)}
         truth_path.write_text(json.dumps(truth, indent=1, default=str))
         self.stdout.write(f"wrote {truth_path} (what a correct run finds)")
-        if "ledger" in written and result.main != "ledger":
-            self.stdout.write(f"submit the ledger first: manage.py submit_job {written['ledger']} --type transaction "
+        for step, (role, as_type) in enumerate(result.submit_as.items()):
+            self.stdout.write(f"{'then' if step else 'submit'}: manage.py submit_job {written[role]} --type {as_type} "
                               "--project P --follow")
-        self.stdout.write(f"then: manage.py submit_job {out} --type {data_type} --project P --follow")
+        if data_type == "transaction":
+            self.stdout.write("and screen the stored ledger: manage.py submit_job --type analysis --project P "
+                              "--source project --follow")

@@ -1,5 +1,6 @@
 """`manage.py submit_job PATH --type T --project P [--priority N] [--map F=C ... | --mapping FILE|NAME] [--preview]
-[--follow]`"""
+[--follow]`, or without PATH `--source project` for an analysis or embedding job over the project's stored
+transactions."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from jobs.datatypes import UnknownDataType
 from jobs.models import Project
 from jobs.readers import InputError
 from jobs.selectors import job_progress
-from jobs.services import SubmissionError, submit_file
+from jobs.services import SubmissionError, submit_file, submit_project_transactions
 from jobs.services.imports import preview_upload, save_mapping
 
 from ._common import get_job
@@ -28,7 +29,8 @@ class Command(BaseCommand):
             "Excel .xlsx or OFX/QFX, optionally gzip; bank exports are mapped by their headers or by --map.")
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help="File to submit ('-' for standard input).")
+        parser.add_argument("path", nargs="?", help="File to submit ('-' for standard input); none with "
+                                                    "--source project.")
         parser.add_argument("--type", dest="data_type", required=True, help="Data type, e.g. transaction.")
         parser.add_argument("--project", required=True, help="Project id (created if missing).")
         parser.add_argument("--priority", type=int, default=5, help="1 (lowest) to 10 (highest).")
@@ -43,6 +45,9 @@ class Command(BaseCommand):
         parser.add_argument("--preview", action="store_true",
                             help="Show how the file would be read (detected mapping, first rows) and stop.")
         parser.add_argument("--follow", action="store_true", help="Show a live progress bar until the job ends.")
+        parser.add_argument("--source", choices=["project"],
+                            help="project: read the project's stored transactions instead of a file "
+                                 "(analysis, embedding).")
 
     def handle(self, *args, **opts):
         options = {}
@@ -55,6 +60,22 @@ class Command(BaseCommand):
             id=slugify(opts["project"]) or opts["project"], defaults={"name": opts["project"]})
         if created:
             self.stderr.write(f"created project {project.id}")
+        if opts["source"] == "project":
+            if opts["path"]:
+                raise CommandError("--source project reads the project's stored transactions: give no PATH")
+            try:
+                job = submit_project_transactions(project=project, data_type=opts["data_type"],
+                                                  priority=opts["priority"], options=options)
+            except (SubmissionError, UnknownDataType) as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"job {job.id}: {job.total_items:,} stored transactions in {job.total_batches:,} "
+                              f"batches of {job.batch_config['size']} ({job.data_type}, priority {job.priority})")
+            if opts["follow"]:
+                follow(self, str(job.id))
+            return
+        if not opts["path"]:
+            raise CommandError("give the PATH of a file to submit (or --source project to read the project's "
+                               "stored transactions)")
         options.update(self._mapping_options(opts))
         path = opts["path"]
         try:

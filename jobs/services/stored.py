@@ -1,0 +1,141 @@
+"""Submitting a job over a project's stored transactions (`options.source = "project"`; see
+`jobs.datatypes.stored` for what the batches carry and how workers read them).
+
+Like `submit_job` it checks the request, refuses it while the data type's breaker is open or
+the backlog is critical, and writes the job, its batches and their payloads in one
+transaction before opening the job's window. The difference is where the items come from:
+keyset pages of the project's `Transaction` ids (`id > last ORDER BY id LIMIT batch size`),
+so memory holds one page of ids, and each batch's payload is that page's id runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from monitoring.logging import get_correlation_id
+
+from .. import dispatch, optimizer
+from ..datatypes import stored
+from ..datatypes.registry import get_data_type, registry
+from ..events import log_event
+from ..models import Batch, BatchPayload, ProcessingJob, Project, Transaction
+from .submission import (
+    FLUSH_EVERY_BATCHES,
+    MAX_BATCH_SIZE,
+    SubmissionError,
+    TooManyItems,
+    check_admission,
+    validate_options,
+    validate_priority,
+)
+
+
+class NoStoredTransactions(SubmissionError):
+    code = "no_items"
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__(f"Project '{project_id}' has no stored transactions yet: submit a ledger as data type "
+                         "'transaction' first.")
+
+
+def project_source_types() -> list[str]:
+    """The data types that can read a project's stored transactions."""
+    return sorted(name for name, spec in registry().items()
+                  if getattr(spec.handler, "accepts_project_source", False))
+
+
+def submit_project_transactions(
+    *,
+    project: Project,
+    data_type: str,
+    priority: int = 5,
+    options: dict | None = None,
+    submitted_by: Any = None,
+    correlation_id: str = "",
+    batch_size: int | None = None,
+) -> ProcessingJob:
+    """A `data_type` job (analysis, embedding) over every transaction the project has stored
+    when it is submitted. `options.source` is set to "project" on the job."""
+    spec = get_data_type(data_type)
+    priority = validate_priority(priority)
+    options = dict(validate_options(options))
+    try:
+        stored.source_of(options)
+    except ValueError as exc:
+        raise SubmissionError(str(exc)) from None
+    options[stored.SOURCE_OPTION] = stored.PROJECT
+    if not getattr(spec.handler, "accepts_project_source", False):
+        raise SubmissionError(
+            f"Data type '{spec.name}' cannot read a project's stored transactions; "
+            f"options.source=project works for: {', '.join(project_source_types())}.")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or not 1 <= batch_size <= MAX_BATCH_SIZE):
+        raise SubmissionError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
+    check_admission(spec)
+    config = optimizer.calculate_batch_config(spec.batch_size)
+    if batch_size is not None:
+        config = dataclasses.replace(config, size=batch_size)
+    limit = settings.ZENITH_MAX_ITEMS_PER_JOB
+    checksum = hashlib.sha256()
+    rows = Transaction.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+
+    with transaction.atomic():
+        job = ProcessingJob.objects.create(
+            project=project, data_type=spec.name, priority=priority, options=options,
+            submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
+            input_name=f"stored transactions of project {project.pk}"[:255], input_format=stored.PROJECT,
+            correlation_id=correlation_id or get_correlation_id(), batch_config=config.as_dict(),
+        )
+        total, number, last_id = 0, 0, 0
+        first_id = None
+        pending: list[tuple[Batch, bytes]] = []
+        while True:
+            page = list(rows.filter(id__gt=last_id)[:config.size])
+            if not page:
+                break
+            if total + len(page) > limit:
+                raise TooManyItems(limit)
+            number += 1
+            runs = stored.runs_of(page)
+            data = stored.encode(project.pk, runs)
+            checksum.update(data)
+            pending.append((Batch(job=job, number=number, start_index=total, item_count=len(page)), data))
+            first_id = page[0] if first_id is None else first_id
+            total += len(page)
+            last_id = page[-1]
+            if len(pending) >= FLUSH_EVERY_BATCHES:
+                _flush(pending)
+        _flush(pending)
+        if total == 0:
+            raise NoStoredTransactions(project.pk)
+
+        job.total_items = total
+        job.total_batches = number
+        job.input_checksum = checksum.hexdigest()
+        job.import_details = {"source": stored.PROJECT, "transactions": total, "first_id": first_id,
+                              "last_id": last_id}
+        job.batch_config = {
+            **config.as_dict(),
+            "concurrent_batches": optimizer.cap_concurrency(config.concurrent_batches, total, config.size),
+        }
+        job.save(update_fields=["total_items", "total_batches", "input_checksum", "import_details",
+                                "batch_config"])
+        dispatch.fill_window(job, pace=False)
+
+    log_event("job.submitted", job, data_type=spec.name, items=total, batches=number, batch_size=config.size,
+              priority=priority, project_id=project.pk, source=stored.PROJECT)
+    return job
+
+
+def _flush(pending: list[tuple[Batch, bytes]]) -> None:
+    if not pending:
+        return
+    batches = Batch.objects.bulk_create([batch for batch, _ in pending])
+    BatchPayload.objects.bulk_create([BatchPayload(batch_id=batch.pk, codec=stored.CODEC, data=data)
+                                      for batch, (_, data) in zip(batches, pending, strict=True)])
+    pending.clear()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import signal
 import time
 
 from django.conf import settings
+from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,21 @@ class ZenithScheduler(Scheduler):
     restarted empty): checked once a minute while it holds the scheduler lock."""
 
     _last_check = 0.0
+
+    def _install_signal_handlers(self):
+        # rq-scheduler's handler talks to Redis before exiting; when Redis is down that raised
+        # a ConnectionError instead, and the command's reconnect loop would outlive SIGTERM.
+        def stop(signum, frame):
+            self.log.info("Shutting down the scheduler")
+            try:
+                self.register_death()
+                self.remove_lock()
+            except RedisError:
+                pass
+            raise SystemExit()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
 
     def enqueue_jobs(self):
         if time.monotonic() - self._last_check > 60:

@@ -23,8 +23,9 @@ def running_batch(job):
     return Batch.objects.filter(job=job, status="running").exclude(worker_name="").first()
 
 
-def test_kill_9_mid_batch_loses_nothing_and_counts_once(project, start_workers):  # noqa: F811
+def test_kill_9_mid_batch_loses_nothing_and_counts_once(project, start_workers, start_scheduler):  # noqa: F811
     pool = start_workers(2)
+    start_scheduler()  # its reconciler notices the lost batch: the test only waits
     records = transactions(3000, sleep_ms=4)  # batches of ~0.6 s
     job = submit_job(project=project, data_type="probe", records=records)
     batch = wait_until(lambda: running_batch(job), timeout=30, message="a running batch")
@@ -32,7 +33,7 @@ def test_kill_9_mid_batch_loses_nothing_and_counts_once(project, start_workers):
     assert victim in pool.worker_pids()
     os.kill(victim, signal.SIGKILL)
 
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     assert job.status == JobStatus.COMPLETED
     assert (job.items_processed, job.items_failed) == (3000, 0)
     assert Transaction.objects.filter(project=project).count() == 3000
@@ -43,13 +44,15 @@ def test_kill_9_mid_batch_loses_nothing_and_counts_once(project, start_workers):
     assert_accounting(job)
 
 
-def test_redis_flushdb_mid_job_is_repaired_by_the_reconciler(project, start_workers, redis):  # noqa: F811
+def test_redis_flushdb_mid_job_is_repaired_by_the_reconciler(project, start_workers, start_scheduler,  # noqa: F811
+                                                              redis):
     start_workers(2)
+    start_scheduler()
     job = submit_job(project=project, data_type="probe", records=transactions(3000, sleep_ms=3))
     wait_until(lambda: Batch.objects.filter(job=job, status="succeeded").count() >= 3, timeout=60,
                message="three batches done")
     redis.flushdb()
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     assert job.status == JobStatus.COMPLETED
     assert (job.items_processed, job.items_failed, job.items_skipped) == (3000, 0, 0)
     assert Transaction.objects.filter(project=project).count() == 3000

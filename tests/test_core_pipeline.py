@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import F
@@ -140,6 +142,25 @@ def test_cancel_mid_run(project, start_workers):
     assert job.items_processed == Transaction.objects.filter(job=job).count()
     size = job.batch_config["size"]
     assert job.items_processed % size == 0  # whole batches only: a stopped batch keeps nothing
+    assert_accounting(job)
+
+
+def test_cancel_stops_a_running_batch_within_seconds(project, start_workers):
+    from jobs.services import cancel_job
+
+    start_workers(1)
+    job = submit_job(project=project, data_type="probe", records=transactions(400, sleep_ms=50), batch_size=100)
+    batch = wait_until(lambda: Batch.objects.filter(job=job, status="running").first(), timeout=30,
+                       message="a running batch")  # ~5 s of work
+    time.sleep(0.5)
+    cancelled_at = time.monotonic()
+    cancel_job(job.id)
+    job = wait_for_job(job.id, timeout=30, reconcile=False)
+    assert time.monotonic() - cancelled_at < 3.0  # stopped mid-batch, not after its 5 s
+    batch.refresh_from_db()
+    assert (batch.status, batch.processed_count, batch.skipped_count) == ("cancelled", 0, 100)
+    assert (job.status, job.items_processed, job.items_skipped) == (JobStatus.CANCELLED, 0, 400)
+    assert not Transaction.objects.filter(job=job).exists()  # a stopped batch keeps nothing
     assert_accounting(job)
 
 

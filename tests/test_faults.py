@@ -25,7 +25,7 @@ from django.db.models import Count
 
 from jobs import breaker
 from jobs.models import Batch, BatchAttempt, JobStatus, ProcessingJob, Project, Transaction
-from jobs.services import AdmissionRefused, reconcile, requeue_dead_batches, submit_job
+from jobs.services import AdmissionRefused, requeue_dead_batches, submit_job
 from monitoring.models import Alert
 from tests.conftest import FAULT_REPORT, ROOT, assert_accounting, wait_for_job, wait_until, worker_env
 from tests.datatypes import FAULT_KEY
@@ -137,8 +137,9 @@ def check(job: ProcessingJob, status: str = JobStatus.COMPLETED) -> ProcessingJo
 
 # 1 -------------------------------------------------------------------------------------------
 
-def test_kill_9_random_workers_during_a_100k_item_job(fault_redis, project, start_workers):
+def test_kill_9_random_workers_during_a_100k_item_job(fault_redis, project, start_workers, start_scheduler):
     pool = start_workers(3)
+    start_scheduler()
     started = time.monotonic()
     job = submit_job(project=project, data_type="probe", records=records(100_000, sleep_ms=0.15), batch_size=500)
     kills, deadline = 0, time.monotonic() + 240
@@ -148,12 +149,11 @@ def test_kill_9_random_workers_during_a_100k_item_job(fault_redis, project, star
         job.refresh_from_db()
         if job.completed_at:
             break
-        reconcile()
         pids = pool.worker_pids()
         if pids and kills < 10:
             os.kill(rng.choice(pids), signal.SIGKILL)
             kills += 1
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     report("kill -9 random workers (100k items)", job, kills, started)
     check(job)
     assert kills >= 3
@@ -162,20 +162,22 @@ def test_kill_9_random_workers_during_a_100k_item_job(fault_redis, project, star
 
 # 2 -------------------------------------------------------------------------------------------
 
-def test_redis_flushall_mid_job(fault_redis, project, start_workers):
+def test_redis_flushall_mid_job(fault_redis, project, start_workers, start_scheduler):
     start_workers(2)
+    start_scheduler()
     started = time.monotonic()
     job = submit_job(project=project, data_type="probe", records=records(15_000, sleep_ms=0.3), batch_size=250)
     wait_until(lambda: Batch.objects.filter(job=job, status="succeeded").count() >= 5, timeout=60,
                message="five batches done")
     fault_redis.flushall()
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     report("redis FLUSHALL mid-job", job, 1, started)
     check(job)
 
 
-def test_redis_stopped_and_restarted_mid_job(fault_redis, redis_server, project, start_workers):
+def test_redis_stopped_and_restarted_mid_job(fault_redis, redis_server, project, start_workers, start_scheduler):
     start_workers(2)
+    start_scheduler()
     started = time.monotonic()
     job = submit_job(project=project, data_type="probe", records=records(15_000, sleep_ms=0.3), batch_size=250)
     wait_until(lambda: Batch.objects.filter(job=job, status="succeeded").count() >= 5, timeout=60,
@@ -183,15 +185,16 @@ def test_redis_stopped_and_restarted_mid_job(fault_redis, redis_server, project,
     redis_server.stop()
     time.sleep(3)
     redis_server.start()
-    job = wait_for_job(job.id, timeout=150)
+    job = wait_for_job(job.id, timeout=150, reconcile=False)
     report("redis stopped 3 s and restarted empty", job, 1, started)
     check(job)
 
 
 # 3 -------------------------------------------------------------------------------------------
 
-def test_postgres_backend_of_workers_terminated_mid_batch(fault_redis, project, start_workers):
+def test_postgres_backend_of_workers_terminated_mid_batch(fault_redis, project, start_workers, start_scheduler):
     start_workers(3)
+    start_scheduler()
     started = time.monotonic()
     job = submit_job(project=project, data_type="probe", records=records(6000, sleep_ms=1), batch_size=150)
     terminated = 0
@@ -203,7 +206,7 @@ def test_postgres_backend_of_workers_terminated_mid_batch(fault_redis, project, 
                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
             terminated += cursor.fetchone()[0]
         time.sleep(1.0)
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     report("pg_terminate_backend of workers (x3)", job, terminated, started)
     check(job)
     assert terminated >= 3
@@ -213,15 +216,19 @@ def test_postgres_backend_of_workers_terminated_mid_batch(fault_redis, project, 
 
 # 4 -------------------------------------------------------------------------------------------
 
+# 30 % of items raising stays under the seed's 50 % threshold on first runs (it passes it only
+# once retries of the failed items pile up), so the scenario sets the threshold to 25 % to open
+# the breaker from the first batches; the 50 % rule itself is tested in test_units.
 BREAKER_ENV = {"ZENITH_BREAKER_ERROR_RATE": "0.25", "ZENITH_BREAKER_MIN_VOLUME": "50",
                "ZENITH_BREAKER_COOLDOWN_SECONDS": "3"}
 
 
 def test_breaker_opens_on_30_percent_errors_and_recovers_when_the_fault_is_removed(
-        fault_redis, project, start_workers, settings):
+        fault_redis, project, start_workers, start_scheduler, settings):
     settings.ZENITH_BREAKER_ERROR_RATE = 0.25
     settings.ZENITH_BREAKER_MIN_VOLUME = 50
     start_workers(2, env=worker_env(**BREAKER_ENV))
+    start_scheduler()
     started = time.monotonic()
     fault_redis.set(FAULT_KEY.format(name="flaky"), 1)
     items = records(3000)
@@ -241,7 +248,7 @@ def test_breaker_opens_on_30_percent_errors_and_recovers_when_the_fault_is_remov
     assert ProcessingJob.objects.get(id=job.id).items_processed == paused_at  # nothing runs while open
 
     fault_redis.delete(FAULT_KEY.format(name="flaky"))
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     report("handler raising on 30% of items (breaker)", job, 1, started)
     check(job)
     assert (job.items_processed, job.items_failed) == (3000, 0)
@@ -251,15 +258,17 @@ def test_breaker_opens_on_30_percent_errors_and_recovers_when_the_fault_is_remov
     assert alert.resolved_at is not None
 
 
-def test_poison_batch_dead_lettered_then_requeued_without_double_counting(fault_redis, project, start_workers):
+def test_poison_batch_dead_lettered_then_requeued_without_double_counting(fault_redis, project, start_workers,
+                                                                         start_scheduler):
     start_workers(2)
+    start_scheduler()
     started = time.monotonic()
     fault_redis.set(FAULT_KEY.format(name="poison"), 1)
     items = records(2000)
     for item in items[1000:1100]:
         item["batch_fault"] = "poison"
     job = submit_job(project=project, data_type="probe", records=items, batch_size=100)
-    job = wait_for_job(job.id, timeout=120)
+    job = wait_for_job(job.id, timeout=120, reconcile=False)
     dead = Batch.objects.get(job=job, status="dead")
     assert dead.start_index == 1000 and dead.attempts == 4
     attempts = list(BatchAttempt.objects.filter(batch=dead).order_by("number"))
@@ -271,7 +280,7 @@ def test_poison_batch_dead_lettered_then_requeued_without_double_counting(fault_
 
     fault_redis.delete(FAULT_KEY.format(name="poison"))
     requeue_dead_batches(job.id)
-    job = wait_for_job(job.id, timeout=60)
+    job = wait_for_job(job.id, timeout=60, reconcile=False)
     report("poison batch: dead-lettered, then re-queued", job, 4, started)
     check(job)
     assert (job.items_processed, job.items_failed, job.retry_count) == (2000, 0, 1)
@@ -279,16 +288,17 @@ def test_poison_batch_dead_lettered_then_requeued_without_double_counting(fault_
 
 # 5 -------------------------------------------------------------------------------------------
 
-def test_batches_exceeding_their_time_limits(fault_redis, project, start_workers):
+def test_batches_exceeding_their_time_limits(fault_redis, project, start_workers, start_scheduler):
     start_workers(2)
+    start_scheduler()
     started = time.monotonic()
     items = records(40)
     items[0].update(slow_until_attempt=2, slow_ms=6000)  # blows the 3 s hard limit on the first try
     hard = submit_job(project=project, data_type="slow", records=items, batch_size=20)
     soft = submit_job(project=project, data_type="slow", records=records(10, start=100, sleep_ms=150),
                       batch_size=10)  # 1.5 s of work against a 1 s soft limit, every time
-    hard = wait_for_job(hard.id, timeout=90)
-    soft = wait_for_job(soft.id, timeout=90)
+    hard = wait_for_job(hard.id, timeout=90, reconcile=False)
+    soft = wait_for_job(soft.id, timeout=90, reconcile=False)
     report("time limits (hard, soft)", hard, 1, started)
     report("time limits (soft, always over)", soft, 4, started)
     check(hard)
@@ -312,8 +322,9 @@ def _running_worker_pid(job) -> tuple[Batch, int]:
     return batch, int(batch.worker_name.rsplit(".", 1)[1])
 
 
-def test_sigterm_lets_a_busy_worker_finish_its_batch(fault_redis, project, start_workers):
+def test_sigterm_lets_a_busy_worker_finish_its_batch(fault_redis, project, start_workers, start_scheduler):
     pool = start_workers(2)
+    start_scheduler()
     started = time.monotonic()
     job = submit_job(project=project, data_type="probe", records=records(1500, sleep_ms=10), batch_size=150)
     batch, pid = _running_worker_pid(job)
@@ -323,21 +334,22 @@ def test_sigterm_lets_a_busy_worker_finish_its_batch(fault_redis, project, start
     batch.refresh_from_db()
     assert batch.status == "succeeded" and batch.attempts == 1  # finished, not abandoned
     assert len(pool.worker_pids()) >= 1
-    job = wait_for_job(job.id, timeout=90)
+    job = wait_for_job(job.id, timeout=90, reconcile=False)
     report("SIGTERM to a busy worker (warm)", job, 1, started)
     check(job)
     assert not BatchAttempt.objects.filter(batch__job=job).exists()
 
 
-def test_second_signal_requeues_the_batch_at_once(fault_redis, project, start_workers):
+def test_second_signal_requeues_the_batch_at_once(fault_redis, project, start_workers, start_scheduler):
     start_workers(2)
+    start_scheduler()
     started = time.monotonic()
     job = submit_job(project=project, data_type="probe", records=records(1500, sleep_ms=10), batch_size=150)
     batch, pid = _running_worker_pid(job)
     os.kill(pid, signal.SIGTERM)
     time.sleep(0.2)
     os.kill(pid, signal.SIGINT)  # cold shutdown: the batch is handed back, no attempt used
-    job = wait_for_job(job.id, timeout=90)
+    job = wait_for_job(job.id, timeout=90, reconcile=False)
     report("SIGTERM then SIGINT (cold)", job, 2, started)
     check(job)
     batch.refresh_from_db()
@@ -360,7 +372,8 @@ def _netns_available() -> str | None:
     return None
 
 
-def test_two_worker_hosts_in_network_namespaces_one_link_cut(fault_redis, redis_server, project, tmp_path):
+def test_two_worker_hosts_in_network_namespaces_one_link_cut(fault_redis, redis_server, project, tmp_path,
+                                                             start_scheduler):
     reason = _netns_available()
     if reason:
         pytest.skip(reason)
@@ -379,18 +392,16 @@ def test_two_worker_hosts_in_network_namespaces_one_link_cut(fault_redis, redis_
         for host in hosts:
             env = worker_env(
                 DATABASE_URL=f"postgres://{db.get('USER') or 'postgres'}@{host.gateway}:5440/{db['NAME']}",
-                REDIS_URL=f"redis://{host.gateway}:6390/1",
-                # The lost batch waits for the next reconcile; the default minute would make
-                # this scenario two minutes of waiting.
-                ZENITH_RECONCILE_INTERVAL_SECONDS=5)
+                REDIS_URL=f"redis://{host.gateway}:6390/1")
             host.start_workers(ROOT, env, tmp_path / f"{host.name}.log", processes=1)
+        start_scheduler()  # on the "control plane" (the root namespace), as deployed
         wait_until(lambda: len({w.name.split('.')[0] for w in _workers()}) >= 1 and len(_workers()) >= 2,
                    timeout=60, message="workers on both hosts")
         job = submit_job(project=project, data_type="probe", records=records(4000, sleep_ms=2), batch_size=100)
         wait_until(lambda: Batch.objects.filter(job=job, status="running", worker_name__in=hosts[0].worker_names())
                    .exists(), timeout=60, message="host A running a batch")
         hosts[0].cut_link()
-        job = wait_for_job(job.id, timeout=150)
+        job = wait_for_job(job.id, timeout=150, reconcile=False)
         report("two netns hosts, one link cut", job, 1, started)
         check(job)
         per_worker = dict(Batch.objects.filter(job=job).values_list("worker_name").annotate(n=Count("id")))

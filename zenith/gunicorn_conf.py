@@ -37,6 +37,9 @@ if _OWN_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zenith-prometheus-")
 
 logger_class = "zenith.gunicorn_conf.DjangoLogger"
+# gunicorn 23+'s control socket lives under $HOME, which the image's non-root user cannot
+# write (it logged an error at every start); Zenith does not use it.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:

@@ -227,7 +227,110 @@ def duplicate_rows() -> Export:
     ], description="two genuinely identical rows stay two rows")
 
 
+def ofx_gzipped() -> Export:
+    text = OFX_V1.replace("<FITID>2026", "<FITID>GZ-2026")
+    return Export("checking.ofx.gz", gzip.compress(text.encode("cp1252")), [
+        tx("GZ-20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
+        tx("GZ-20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
+    ], description="gzip of an OFX 1.02 statement (ofxtools needs a byte stream with a text mode)")
+
+
+def qfx_gzipped() -> Export:
+    text = OFX_V2.replace("<FITID>CC-1", "<FITID>GZ-CC-1")
+    return Export("card.qfx.gz", gzip.compress(text.encode()), [
+        tx("GZ-CC-1", "2026-03-10", "-59.90", "EUR", "LUFTHANSA", "Ticket", "", "4111111111111111"),
+    ], description="gzip of an OFX 2.2 card statement named .qfx")
+
+
+def ing_duplicate_currency() -> Export:
+    text = ("Umsatzanzeige;Datei erstellt am: 02.04.2026 10:15\n\n"
+            "IBAN;DE27 1001 0010 0987 6543 21\nKontoname;Girokonto\nBank;ING\n"
+            "Zeitraum;01.03.2026 - 31.03.2026\nSaldo;2.468,30;EUR\n\nSortierung;Datum absteigend\n\n"
+            "In der CSV-Datei finden Sie alle bereits gebuchten Umsätze.\n\n"
+            "Buchung;Valuta;Auftraggeber/Empfänger;Buchungstext;Verwendungszweck;Saldo;Währung;Betrag;Währung\n"
+            "28.03.2026;28.03.2026;Hotel Kranich;Lastschrift;Rechnung 8812 Zimmer 4 Naechte;2.468,30;EUR;-612,40;USD\n"
+            "14.03.2026;13.03.2026;Arbeitgeber GmbH;Gutschrift;Gehalt Maerz 2026;3.080,70;EUR;3.080,70;EUR\n")
+    return Export("Umsatzanzeige_ING.csv", text.encode("utf-8-sig"), [
+        tx(None, "2026-03-28", "-612.40", "USD", "Hotel Kranich", "Rechnung 8812 Zimmer 4 Naechte"),
+        tx(None, "2026-03-14", "3080.70", "EUR", "Arbeitgeber GmbH", "Gehalt Maerz 2026"),
+    ], description="ING: 'Währung' twice (balance's and amount's), long preamble, Buchung/Verwendungszweck")
+
+
+def chase_details() -> Export:
+    text = ("Details,Posting Date,Description,Amount,Type,Balance,Check or Slip #\n"
+            "DEBIT,03/15/2026,AMAZON MKTPLACE PMTS,-45.99,ACH_DEBIT,1954.01,\n"
+            "CREDIT,03/02/2026,PAYROLL ACME CORP,2500.00,ACH_CREDIT,2000.00,\n"
+            "CHECK,03/04/2026,CHECK 1045,-120.00,CHECK_PAID,1880.00,1045\n")
+    return Export("Chase1234_Activity_20260331.CSV", text.encode(), [
+        tx(None, "2026-03-15", "-45.99", "USD", "", "AMAZON MKTPLACE PMTS"),
+        tx(None, "2026-03-02", "2500.00", "USD", "", "PAYROLL ACME CORP"),
+        tx(None, "2026-03-04", "-120.00", "USD", "", "CHECK 1045", "1045"),
+    ], mapping={"default_currency": "USD"},
+        description="Chase: 'Details' (DEBIT/CREDIT) loses to 'Description'; Posting Date; Check or Slip #")
+
+
+def colon_preamble() -> Export:
+    text = ("Account:,0123456789,Currency:,USD\n"
+            "Statement period:,2026-01-01,to:,2026-01-31\n\n"
+            "Date,Description,Amount,Currency\n"
+            "2026-01-13,Wire fee,-15.00,USD\n"
+            "2026-01-20,Customer transfer,\"4,250.00\",USD\n")
+    return Export("account_statement.csv", text.encode(), [
+        tx(None, "2026-01-13", "-15.00", "USD", "", "Wire fee"),
+        tx(None, "2026-01-20", "4250.00", "USD", "", "Customer transfer"),
+    ], description="'Label:' preamble lines that name fields (Account:, Currency:) are not the header")
+
+
+def dashed_us_dates() -> Export:
+    text = ("Date,Payee,Amount,Currency\n"
+            "03-15-2026,Office Depot,-89.10,USD\n"
+            "03-04-2026,Client LLC,1200.00,USD\n")
+    return Export("dashed_dates.csv", text.encode(), [
+        tx(None, "2026-03-15", "-89.10", "USD", "Office Depot"),
+        tx(None, "2026-03-04", "1200.00", "USD", "Client LLC"),
+    ], description="MM-DD-YYYY with dashes, decided from the column (03-04 is March 4th)")
+
+
+def sparkasse_camt() -> Export:
+    text = ('"Auftragskonto";"Buchungstag";"Valutadatum";"Buchungstext";"Verwendungszweck";'
+            '"Beguenstigter/Zahlungspflichtiger";"Kontonummer/IBAN";"Betrag";"Waehrung";"Info"\n'
+            '"DE12500105170648489890";"15.03.26";"15.03.26";"FOLGELASTSCHRIFT";"Strom Abschlag Maerz";'
+            '"Stadtwerke Musterstadt";"DE02120300000000202051";"-84,00";"EUR";"Umsatz gebucht"\n'
+            '"DE12500105170648489890";"16.03.26";"16.03.26";"GUTSCHR. UEBERWEISUNG";"Miete Laden 3";'
+            '"Schmidt, Petra";"DE89370400440532013000";"1.150,00";"EUR";"Umsatz gebucht"\n')
+    return Export("20260331-12345678-umsatz.CSV", text.encode("cp1252"), [
+        tx(None, "2026-03-15", "-84.00", "EUR", "Stadtwerke Musterstadt", "Strom Abschlag Maerz", "",
+           "DE12500105170648489890"),
+        tx(None, "2026-03-16", "1150.00", "EUR", "Schmidt, Petra", "Miete Laden 3", "", "DE12500105170648489890"),
+    ], description="Sparkasse CAMT CSV: Verwendungszweck beats Buchungstext, Beguenstigter/Zahlungspflichtiger")
+
+
+def canonical_without_ids() -> Export:
+    text = ("date,amount,currency,counterparty,description\n"
+            "13/03/2024,\"1,234.50\",EUR,Nordwind AG,Consulting\n"
+            "05/03/2024,12.00,EUR,Kiosk,Paper\n"
+            "05/03/2024,12.00,EUR,Kiosk,Paper\n")
+    return Export("zenith_fields.csv", text.encode(), [
+        tx(None, "2024-03-13", "1234.50", "EUR", "Nordwind AG", "Consulting"),
+        tx(None, "2024-03-05", "12.00", "EUR", "Kiosk", "Paper"),
+        tx(None, "2024-03-05", "12.00", "EUR", "Kiosk", "Paper"),
+    ], description="Zenith's own field names without an id column: DD/MM decided by 13/03, ids derived")
+
+
+def json_without_ids() -> Export:
+    rows = [{"date": "2026-05-10", "amount": "-20.00", "currency": "EUR", "description": "Taxi"},
+            {"date": "2026-05-10", "amount": "-20.00", "currency": "EUR", "description": "Taxi"},
+            {"date": "2026-05-11", "amount": 310.5, "currency": "EUR", "counterparty": "Hotel Adler"}]
+    return Export("expenses.json", json.dumps(rows).encode(), [
+        tx(None, "2026-05-10", "-20.00", "EUR", "", "Taxi"),
+        tx(None, "2026-05-10", "-20.00", "EUR", "", "Taxi"),
+        tx(None, "2026-05-11", "310.50", "EUR", "Hotel Adler"),
+    ], description="JSON records without ids: derived, identical ones kept apart")
+
+
 def corpus() -> list[Export]:
     return [german_sparkasse(), us_brokerage(), uk_bank(), french_bank(), spanish_bank(), headerless(),
             utf16_tsv(), pipes_cp1252(), signs(), workbook(), ofx_bank(), qfx_card(), jsonl_foreign_keys(),
-            gzipped_soll_haben(), inverted_sign(), duplicate_rows()]
+            gzipped_soll_haben(), inverted_sign(), duplicate_rows(), ofx_gzipped(), qfx_gzipped(),
+            ing_duplicate_currency(), chase_details(), colon_preamble(), dashed_us_dates(), sparkasse_camt(),
+            canonical_without_ids(), json_without_ids()]

@@ -3,12 +3,13 @@ rate strings, backoff bounds, queue choice by priority, the GCRA and the breaker
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
 
 from jobs import breaker, dispatch, throttle
-from jobs.datatypes.registry import DataTypeSpec, parse_rate
+from jobs.datatypes.registry import DataTypeSpec, get_data_type, parse_rate
 from jobs.optimizer import calculate_batch_config, cap_concurrency
 from jobs.services.execution import retry_delay
 from monitoring.resources import SystemResources
@@ -132,3 +133,255 @@ def test_a_file_full_of_bad_rows_does_not_trip_the_breaker(redis, settings, api_
     assert not redis.exists(breaker.WINDOW_KEY.format(name="transaction"))  # nothing was recorded
     assert submit_job(project=Project.objects.get(id="alice-audit"), data_type="transaction",
                       records=bad[:1]).status == "pending"  # and submissions are still admitted
+
+
+@pytest.mark.django_db
+def test_a_probe_the_throttle_defers_is_handed_back(redis, settings, api_users):
+    """Half-open grants one probe; if the throttle sends that batch away, the next batch may
+    probe at once instead of every batch of the type waiting out the probe's lease."""
+    from jobs.models import Batch, Project
+    from jobs.services import submit_job
+    from jobs.services.execution import run_batch
+
+    settings.ZENITH_DATA_TYPES = {**settings.ZENITH_DATA_TYPES,
+                                  "slow-probe": {"handler": "jobs.datatypes.transaction.TransactionHandler",
+                                                 "queue": "default", "batch_size": 5, "rate_limit": "1/m"}}
+    settings.ZENITH_THROTTLE_MAX_INLINE_WAIT = 0
+    settings.ZENITH_BREAKER_MIN_VOLUME = 1
+    settings.ZENITH_BREAKER_COOLDOWN_SECONDS = 0.2
+    records = [{"id": f"P{i}", "date": "2024-01-02", "amount": "1", "currency": "EUR"} for i in range(10)]
+    job = submit_job(project=Project.objects.get(id="alice-audit"), data_type="slow-probe", records=records)
+    spec = get_data_type("slow-probe")
+    throttle.acquire(redis, spec, 5, max_wait=0)  # the only slot this minute is gone
+    assert breaker.record(redis, "slow-probe", ok=0, errors=5).event == "opened"
+    time.sleep(0.3)
+
+    batch = Batch.objects.filter(job=job).order_by("number").first()
+    assert run_batch(batch.id, worker_name="test") == "deferred:throttle"
+    again = breaker.allow(redis, "slow-probe", probe_lease=300)
+    assert again.allowed and again.probe
+
+
+@pytest.mark.django_db
+def test_a_presumed_dead_worker_that_commits_late_changes_nothing(redis, api_users):
+    """The worker was only slow: its batch was declared lost and re-run elsewhere. Its late
+    commit fails the claim-token check and rolls back, so nothing is written or counted twice."""
+    from django.db.models import Sum
+
+    from jobs.models import Batch, Project, Transaction
+    from jobs.services import reconcile, submit_job
+    from jobs.services.execution import LeaseLost, _claim, _execute, run_batch
+
+    records = [{"id": f"L{i}", "date": "2024-01-02", "amount": "1", "currency": "EUR"} for i in range(10)]
+    job = submit_job(project=Project.objects.get(id="alice-audit"), data_type="transaction", records=records)
+    batch = Batch.objects.select_related("job", "payload").get(job=job)
+    slow_token = _claim(batch, job, "slow-worker")
+    Batch.objects.filter(id=batch.id).update(heartbeat_at=batch.started_at - dt.timedelta(minutes=10))
+    assert reconcile().lost_batches == 1
+    assert run_batch(batch.id, worker_name="second-worker") == "succeeded"
+
+    with pytest.raises(LeaseLost, match="at commit"):  # the guard on the commit itself
+        _execute(batch, job, get_data_type("transaction"), slow_token, "slow-worker")
+    job.refresh_from_db()
+    assert (job.items_processed, job.items_failed) == (10, 0)
+    assert Transaction.objects.filter(job=job).count() == 10
+    assert Batch.objects.filter(job=job).aggregate(n=Sum("processed_count"))["n"] == 10
+
+
+# --- importing: values, headers, header rows, duplicates, ids, names ---------------------------------
+
+def _import(content: bytes, name: str = "x.csv", mapping=None, options=None):
+    import io
+
+    from jobs.importing import open_import
+
+    imported = open_import(io.BytesIO(content), name=name, mapping=mapping, options=options)
+    return imported, list(imported.records)
+
+
+@pytest.mark.parametrize("text", ["1e5", "12abc34", "1,2,3", "12abc", "abc", "100 DR", "1,2345.6.7", "$", "-5-",
+                                  "EUR 5 USD", "1.23.4"])
+def test_amounts_with_junk_are_invalid_not_guessed(text):
+    from jobs.datatypes.base import RecordRejected
+    from jobs.datatypes.fields import parse_amount
+
+    with pytest.raises(RecordRejected) as rejected:
+        parse_amount(text)
+    assert rejected.value.code == "invalid_amount"
+
+
+def test_amounts_keep_grouping_rules_and_edge_symbols():
+    from decimal import Decimal
+
+    from jobs.datatypes.base import RecordRejected
+    from jobs.datatypes.fields import parse_amount
+
+    cases = {("$1,036.47", None, None): "1036.47", ("(123.45)", None, None): "-123.45",
+             ("24.10-", None, None): "-24.10", ("1.234,56 EUR", None, None): "1234.56",
+             ("CHF 1'234.50", None, None): "1234.50", ("-$75.00", None, None): "-75.00",
+             ("1 234,56", ",", None): "1234.56", ("12,34,567.00", None, None): "1234567.00",
+             ("1.234", None, "."): "1234", ("1,234", ",", None): "1.234", ("1.234.567", None, None): "1234567"}
+    for (text, decimal, thousands), expected in cases.items():
+        assert parse_amount(text, decimal_separator=decimal, thousands_separator=thousands) == Decimal(expected), text
+    for text, decimal, thousands in [("1 234,56", ".", None), ("1,234", None, ""), ("1.234,56", ".", None),
+                                     ("1,000", None, " ")]:
+        with pytest.raises(RecordRejected):
+            parse_amount(text, decimal_separator=decimal, thousands_separator=thousands)
+
+
+def test_dashed_and_dotted_dates_follow_the_decided_order():
+    import datetime as dt
+
+    from jobs.datatypes.base import RecordRejected
+    from jobs.datatypes.fields import parse_date
+    from jobs.importing.values import DateColumn
+
+    assert parse_date("03-04-2024", day_first=False) == dt.date(2024, 3, 4)
+    assert parse_date("03-04-2024", day_first=True) == dt.date(2024, 4, 3)
+    assert parse_date("03.04.2024", day_first=False) == dt.date(2024, 3, 4)
+    assert parse_date("03.04.2024") == dt.date(2024, 4, 3)  # dots: day-first by convention
+    assert parse_date("03-15-2024") == dt.date(2024, 3, 15)
+    assert parse_date("2024-03-04", day_first=True) == dt.date(2024, 3, 4)  # ISO is never ambiguous
+    assert parse_date("2024-3-4") == dt.date(2024, 3, 4)
+    with pytest.raises(RecordRejected) as rejected:
+        parse_date("03-04-2024")
+    assert rejected.value.code == "ambiguous_date"
+    column = DateColumn("Date")
+    for value in ("03-15-2024", "03-04-2024"):
+        column.observe(value)
+    assert column.decide() == {"column": "Date", "day_first": False, "pattern": "MM-DD-YYYY"}
+
+
+def test_headers_need_real_currency_codes_and_prefer_the_better_name():
+    from jobs.importing import headers
+    from jobs.importing.mapping import detect_columns
+
+    for name in ("Umsatzart", "Amount Paid", "Debit Card", "Memo Type", "Text Code", "Kontonummer/IBAN"):
+        assert headers.field_for(name) is None, name
+    for name, field in [("Amount (EUR)", "amount"), ("Betrag EUR", "amount"), ("Amount in USD", "amount"),
+                        ("Montant (€)", "amount"), ("Buchung", "date"), ("Posting", "date"),
+                        ("Beguenstigter/Zahlungspflichtiger", "counterparty"), ("Zahlungsempfänger", "counterparty"),
+                        ("Empfänger", "counterparty"), ("Date valeur", "value_date"), ("Débito", "debit"),
+                        ("Crédito", "credit"), ("Posting Date", "date")]:
+        assert headers.field_for(name) == field, name
+    chase = ["Details", "Posting Date", "Description", "Amount", "Type", "Balance", "Check or Slip #"]
+    assert detect_columns(chase)["description"] == "Description"
+    sparkasse = ["Auftragskonto", "Buchungstag", "Valutadatum", "Buchungstext", "Verwendungszweck", "Betrag"]
+    assert detect_columns(sparkasse)["description"] == "Verwendungszweck"
+
+
+def test_duplicate_columns_are_kept_apart_and_refused_only_when_ambiguous():
+    from jobs.importing import InputError
+    from jobs.importing.mapping import DuplicateColumns, detect_columns
+
+    ing = "Buchung;Verwendungszweck;Saldo;Währung;Betrag;Währung\n01.03.2026;Miete;100,00;EUR;-5,00;USD\n"
+    imported, records = _import(ing.encode())
+    assert imported.detected["columns"][-1] == "Währung (2)"
+    assert imported.detected["mapping"]["currency"] == "Währung (2)"
+    assert records[0]["currency"] == "USD" and records[0]["amount"] == "-5.00"
+    assert detect_columns(["Datum", "Währung", "Text", "Währung (2)"])["currency"] == "Währung"  # no amount: first
+    with pytest.raises(DuplicateColumns, match="duplicate column names"):
+        detect_columns(["Datum", "Betrag", "Betrag (2)"])
+    with pytest.raises(InputError, match="line 1: duplicate column names.*amount could be any of 'Betrag'"):
+        _import(b"Datum;Betrag;Betrag\n01.03.2026;1,00;2,00\n")
+    _, records = _import(b"Datum;Betrag;Betrag\n01.03.2026;1,00;2,00\n",
+                         mapping={"amount": "Betrag (2)", "default_currency": "EUR"})
+    assert records[0]["amount"] == "2.00"
+
+
+def test_the_header_is_the_best_named_row_not_a_label_line():
+    from jobs.importing.sources import find_header
+
+    rows = [["Account:", "0123456789", "Currency:", "USD"], ["Statement period:", "2026-01-01", "to", "2026-01-31"],
+            [], ["Date", "Description", "Amount", "Currency"], ["2026-01-13", "Wire fee", "-15.00", "USD"]]
+    assert find_header(rows, None, True) == (3, True)
+    # two rows naming fields: the one the table follows wins
+    rows = [["Date", "Amount"], ["Posting Date", "Details", "Amount", "Currency"], ["2026-01-13", "x", "1", "EUR"]]
+    assert find_header(rows, None, True) == (1, True)
+
+
+def test_gzipped_ofx_and_qfx_statements_are_read(settings):
+    import gzip
+
+    from jobs.importing import InputError
+    from tests.import_corpus import OFX_V1, OFX_V2
+
+    for name, text in (("s.ofx.gz", OFX_V1), ("s.qfx.gz", OFX_V2), ("statement.gz", OFX_V1)):
+        imported, records = _import(gzip.compress(text.encode()), name=name)
+        assert imported.format == "ofx" and records and all(r["id"] for r in records), name
+    settings.ZENITH_MAX_UPLOAD_BYTES = 200
+    with pytest.raises(InputError, match="larger than the upload limit"):
+        _import(gzip.compress(OFX_V1.encode()), name="big.ofx.gz")
+
+
+def test_thousands_separator_rule_is_validated_and_applied():
+    from jobs.importing import InputError, Mapping
+
+    for bad, message in [({"thousands_separator": "_"}, "thousands_separator must be one of"),
+                         ({"thousands_separator": ",", "decimal_separator": ","}, "must differ")]:
+        with pytest.raises(InputError, match=message):
+            Mapping.parse(bad)
+    assert Mapping.parse({"thousands_separator": ""}).as_dict() == {"thousands_separator": ""}
+    content = b"Date,Amount,Currency\n2026-01-02,1.234,EUR\n2026-01-03,\"12.345.678\",EUR\n"
+    with pytest.raises(InputError, match="decimal_separator"):
+        _import(b"Date,Amount,Currency\n2026-01-02,1.234,EUR\n2026-01-03,5.678,EUR\n")
+    imported, records = _import(content, mapping={"thousands_separator": "."})
+    assert [r["amount"] for r in records] == ["1234", "12345678"]
+    assert imported.detected["numbers"][0]["thousands_separator"] == "."
+    _, records = _import(b"Date,Amount,Currency\n2026-01-02,\"1,234\",EUR\n", mapping={"thousands_separator": ""})
+    assert records[0]["amount"] == "1.234"  # no grouping: the comma can only be decimal
+    _, records = _import(b"Date,Amount,Currency\n2026-01-02,\"1,234.50\",EUR\n",
+                         mapping={"thousands_separator": ""})
+    assert records[0]["amount"] == "1,234.50"  # left as written: the handler rejects it as invalid_amount
+
+
+def test_canonical_files_get_derived_ids_and_whole_column_readings():
+    from jobs.importing import DECIDE_ROWS, InputError
+
+    content = (b"date,amount,currency,description\n13/03/2024,\"1,234.50\",EUR,Consulting\n"
+               b"05/03/2024,12.00,EUR,Paper\n05/03/2024,12.00,EUR,Paper\n")
+    imported, records = _import(content)
+    assert imported.detected["mode"] == "canonical"
+    assert [(r["date"], r["amount"]) for r in records] == [("2024-03-13", "1234.50"), ("2024-03-05", "12.00"),
+                                                           ("2024-03-05", "12.00")]
+    ids = [r["id"] for r in records]
+    assert all(i.startswith("auto-") for i in ids) and len(set(ids)) == 3
+    assert [r["id"] for r in _import(content)[1]] == ids  # re-upload: same ids
+    with pytest.raises(InputError, match="fit both a thousands separator and a decimal one"):
+        _import(b"date,amount,currency,id\n2024-03-01,1.234,EUR,a\n2024-03-02,\"1,234\",EUR,b\n")
+    with pytest.raises(InputError, match="fits both DD/MM/YYYY and MM/DD/YYYY"):
+        _import(b"id,date,amount,currency\na,03/04/2024,1,EUR\nb,04/05/2024,2,EUR\n")
+    # the job's own day_first settles it, and is not applied a second time by the handler
+    options = {"day_first": False}
+    _, records = _import(b"id,date,amount,currency\na,03/04/2024,1,EUR\nb,04/05/2024,2,EUR\n", options=options)
+    assert [r["date"] for r in records] == ["2024-03-04", "2024-04-05"] and options == {}
+    # an ambiguous start decided by a row past the first rows read: the whole column is read
+    rows = b"".join(b"t%d,03/04/2024,1.00,EUR\n" % i for i in range(DECIDE_ROWS + 5))
+    _, records = _import(b"id,date,amount,currency\n" + rows + b"z,25/04/2024,1.00,EUR\n")
+    assert records[0]["date"] == "2024-04-03" and records[-1]["date"] == "2024-04-25"
+    assert len(records) == DECIDE_ROWS + 6
+
+
+def test_json_records_without_ids_get_derived_ones():
+    import json
+
+    rows = [{"date": "2026-05-10", "amount": "-20.00", "currency": "EUR"}] * 2 + [{"id": "", "amount": "1"},
+                                                                                     {"name": "Acme"}]
+    _, records = _import(json.dumps(rows).encode(), name="x.json")
+    assert records[0]["id"].startswith("auto-") and records[0]["id"] != records[1]["id"]
+    assert records[2]["id"] == "" and "id" not in records[3]  # an id key given stays; no money, no id
+    _, lines = _import("".join(json.dumps(r) + "\n" for r in rows[:2]).encode(), name="x.jsonl")
+    assert [r["id"] for r in lines] == [r["id"] for r in records[:2]]
+
+
+def test_legal_suffixes_compound_and_ampersands():
+    from jobs.datatypes.text import normalize_name
+
+    assert normalize_name("Müller GmbH & Co. KG") == normalize_name("Müller GmbH") == "muller"
+    for name in ("Acme S.A. de C.V.", "Acme S. A.", "Acme S.à r.l.", "Acme Ltda", "ACME SRL", "Acme S.p.A.",
+                 "Acme BV", "Acme N.V.", "Acme AG", "Acme KG", "Acme Oy", "Acme AB", "Acme Pty Ltd", "Acme PLC",
+                 "Acme LLP", "Acme, Inc.", "Acme Corp", "Acme Co", "Acme Co., Ltd.", "Acme GmbH and Co KG"):
+        assert normalize_name(name) == "acme", name
+    assert normalize_name("Smith & Jones Ltd") == "smith and jones"
+    assert normalize_name("Procter & Gamble Co.") == "procter and gamble"
+    assert normalize_name("Ltd") == "ltd"  # a name that is only a suffix keeps it

@@ -35,7 +35,16 @@ CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "
                     "zł": "PLN", "kr": "", "Fr.": "CHF"}
 
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
-_AMOUNT_NOISE = re.compile(r"[A-Za-z$€£¥₹₩₽₺₪₫₱₦\s'’\u00a0\u202f]")
+# A currency symbol or ISO code, allowed only before or after the number ("$1,036.47",
+# "1.234,56 EUR", "CHF 1'234.50"); letters anywhere else make the amount invalid.
+_SYMBOL_PATTERN = "|".join(re.escape(symbol) for symbol in sorted(
+    [*CURRENCY_SYMBOLS, "US$", "C$", "A$", "NZ$", "HK$", "S$", "Fr", "€", "¥"], key=len, reverse=True))
+_AMOUNT = re.compile(
+    r"^(?P<sign1>[-+\u2212]?)\s*(?:(?P<pre>" + _SYMBOL_PATTERN + r"|[A-Za-z]{3})\s*)?(?P<sign2>[-+\u2212]?)\s*"
+    r"(?P<number>[\d.,'\u2019 \u00a0\u202f]*\d[\d.,'\u2019 \u00a0\u202f]*|[.,]\d+)"
+    r"\s*(?P<sign3>[-+\u2212]?)\s*(?:(?P<post>" + _SYMBOL_PATTERN + r"|[A-Za-z]{3})\s*)?(?P<sign4>[-+\u2212]?)$")
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2019": "'"})
+THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
 
 
 def require_text(record: dict, field: str, max_length: int) -> str:
@@ -60,12 +69,17 @@ def optional_text(record: dict, field: str, max_length: int) -> str:
     return text[:max_length]
 
 
-def parse_amount(value: Any, *, decimal_separator: str | None = None, field: str = "amount") -> Decimal:
+def parse_amount(value: Any, *, decimal_separator: str | None = None, thousands_separator: str | None = None,
+                 field: str = "amount") -> Decimal:
     """Parses 1234.5, "1,234.56", "1.234,56", "1 234,56", "$1,036.47", "(123.45)", "24.10-".
 
     With `decimal_separator` given the reading is exact; without it, a string that has both
     separators takes the last as the decimal point, and a lone comma followed by exactly three
-    digits is a thousands separator (1,234 -> 1234) while one or two digits make it decimal.
+    digits is a thousands separator (1,234 -> 1234) while other digit counts make it decimal.
+    `thousands_separator` ("," "." " " "'" or "" for none) pins the grouping character.
+    Digit groups must be well formed (1,234,567 or the Indian 12,34,567; not 1,2,3), and the
+    only letters allowed are a currency symbol or ISO code before or after the number:
+    "1e5", "12abc34" and "1 234,56" read with a decimal point are invalid, never guessed.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordRejected(f"missing_{field}", f"{field} is required", field)
@@ -78,7 +92,7 @@ def parse_amount(value: Any, *, decimal_separator: str | None = None, field: str
             raise RecordRejected(f"invalid_{field}", f"{field} must be a finite number", field)
         amount = Decimal(repr(value))
     elif isinstance(value, str):
-        amount = _parse_amount_text(value, decimal_separator, field)
+        amount = _parse_amount_text(value, decimal_separator, thousands_separator, field)
     else:
         raise RecordRejected(f"invalid_{field}", f"{field} must be a number, not {type(value).__name__}", field)
     if not amount.is_finite() or abs(amount) >= MAX_ABS_AMOUNT:
@@ -88,36 +102,77 @@ def parse_amount(value: Any, *, decimal_separator: str | None = None, field: str
     return amount
 
 
-def _parse_amount_text(raw: str, decimal_separator: str | None, field: str) -> Decimal:
+def _is_currency(token: str | None) -> bool:
+    if not token:
+        return True
+    return token in CURRENCY_SYMBOLS or token in ("US$", "C$", "A$", "NZ$", "HK$", "S$", "Fr", "€", "¥") \
+        or token.upper() in ISO_4217
+
+
+def _parse_amount_text(raw: str, decimal_separator: str | None, thousands_separator: str | None,
+                       field: str) -> Decimal:
     text = raw.strip()
-    if _PLAIN_NUMBER.match(text) and decimal_separator != ",":
+    if _PLAIN_NUMBER.match(text) and decimal_separator != "," and thousands_separator != ".":
         return Decimal(text)
+
+    def invalid(why: str = "is not a number") -> RecordRejected:
+        return RecordRejected(f"invalid_{field}", f"{field} {raw!r} {why}", field)
+
     negative = False
     if text.startswith("(") and text.endswith(")"):
-        negative, text = True, text[1:-1]
-    text = _AMOUNT_NOISE.sub("", text)
-    if text.endswith("-"):
-        negative, text = not negative, text[:-1]
-    elif text.endswith("+"):
-        text = text[:-1]
-    if text.startswith("-"):
-        negative, text = not negative, text[1:]
-    elif text.startswith("+"):
-        text = text[1:]
-    if not text or not re.fullmatch(r"[\d.,]+", text) or not any(ch.isdigit() for ch in text):
-        raise RecordRejected(f"invalid_{field}", f"{field} {raw!r} is not a number", field)
-    decimal = decimal_separator or _guess_decimal_separator(text)
-    thousands = "," if decimal == "." else "."
-    if decimal and text.count(decimal) > 1:
-        raise RecordRejected(f"invalid_{field}", f"{field} {raw!r} has more than one decimal separator", field)
-    text = text.replace(thousands, "")
-    if decimal == ",":
-        text = text.replace(",", ".")
+        negative, text = True, text[1:-1].strip()
+    match = _AMOUNT.match(text.translate(_SPACES))
+    if not match or not _is_currency(match.group("pre")) or not _is_currency(match.group("post")):
+        raise invalid()
+    if match.group("pre") and match.group("post"):
+        raise invalid()
+    signs = [match.group(name) for name in ("sign1", "sign2", "sign3", "sign4") if match.group(name)]
+    if len(signs) > 1 or (signs and negative):
+        raise invalid("has more than one sign")
+    if signs and signs[0] in "-\u2212":
+        negative = True
+    number = match.group("number").strip()
+    decimal = decimal_separator
+    if decimal is None and thousands_separator in (",", "."):
+        decimal = "," if thousands_separator == "." else "."
+    decimal = decimal or _guess_decimal_separator(number)
+    if number.count(decimal) > 1:
+        raise invalid("has more than one decimal separator")
+    whole, point, fraction = number.partition(decimal)
+    if fraction and not fraction.isdigit():
+        raise invalid("has separators after its decimal separator")
+    digits = _ungroup(whole, decimal, thousands_separator)
+    if digits is None:
+        raise invalid("has badly grouped digits")
+    if not digits and not fraction:
+        raise invalid()
     try:
-        amount = Decimal(text)
+        amount = Decimal(f"{digits}.{fraction}" if point else digits)
     except InvalidOperation:
-        raise RecordRejected(f"invalid_{field}", f"{field} {raw!r} is not a number", field) from None
+        raise invalid() from None
     return -amount if negative else amount
+
+
+_GROUPED = re.compile(r"^\d{1,3}(?:(?P<sep>[,. '])\d{3})(?:(?P=sep)\d{3})*$")
+_INDIAN = re.compile(r"^\d{1,2}(?:,\d{2})*,\d{3}$")
+
+
+def _ungroup(whole: str, decimal: str, thousands: str | None) -> str | None:
+    """The digits of an integer part, or None when its grouping is malformed: groups of three
+    after the first (1,234,567 / 1.234.567 / 1 234 567 / 1'234'567), or lakh grouping
+    (12,34,567), with one separator that is not the decimal one."""
+    if whole.isdigit() or not whole:
+        return whole
+    match = _GROUPED.match(whole)
+    if match:
+        separator = match.group("sep")
+    elif _INDIAN.match(whole):
+        separator = ","
+    else:
+        return None
+    if separator == decimal or (thousands is not None and separator != thousands):
+        return None
+    return whole.replace(separator, "")
 
 
 def _guess_decimal_separator(text: str) -> str:
@@ -126,7 +181,7 @@ def _guess_decimal_separator(text: str) -> str:
         return "." if last_dot > last_comma else ","
     if last_comma >= 0:
         digits_after = len(text) - last_comma - 1
-        if text.count(",") == 1 and digits_after in (1, 2):
+        if text.count(",") == 1 and digits_after != 3:
             return ","
         return "."  # 1,234 or 1,234,567: thousands separators
     if last_dot >= 0 and text.count(".") > 1:
@@ -135,7 +190,7 @@ def _guess_decimal_separator(text: str) -> str:
 
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-_YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
+_YMD = re.compile(r"^(\d{4})([/.\-])(\d{1,2})\2(\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})$")
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
@@ -145,8 +200,10 @@ _TEXT_DATE_US = re.compile(r"^([A-Za-z]{3})[A-Za-z]*\s+(\d{1,2}),?\s+(\d{4})$")
 
 def parse_date(value: Any, *, day_first: bool | None = None, date_format: str | None = None,
                field: str = "date") -> dt.date:
-    """Parses ISO dates (and datetimes), YYYY/MM/DD, DD.MM.YYYY, DD/MM/YY(YY), 5 Mar 2024,
-    Mar 5, 2024. Slash dates that fit both orders need `day_first` or `date_format`."""
+    """Parses ISO dates (and datetimes), YYYY/MM/DD, DD.MM.YYYY, DD/MM/YY(YY), DD-MM-YYYY, 5 Mar 2024,
+    Mar 5, 2024. `day_first` decides the order of DD/MM, DD-MM and DD.MM dates alike; without it,
+    slash and dash dates that fit both orders are rejected as ambiguous (dotted ones are
+    day-first by convention). Year-first dates are never ambiguous."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordRejected(f"missing_{field}", f"{field} is required", field)
     if isinstance(value, dt.datetime):
@@ -164,19 +221,20 @@ def parse_date(value: Any, *, day_first: bool | None = None, date_format: str | 
             return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         match = _YMD.match(text)
         if match:
-            return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+            return dt.date(int(match.group(1)), int(match.group(3)), int(match.group(4)))
         match = _DMY.match(text)
         if match:
             first, sep, second, year = int(match.group(1)), match.group(2), int(match.group(3)), match.group(4)
             full_year = _expand_year(year)
-            if sep == "." or sep == "-":
-                return dt.date(full_year, second, first)  # DD.MM.YYYY is day-first everywhere
+            # '/', '-' and '.' all follow the decided order; undecided, a value whose parts
+            # fit only one order reads that way, and a dotted one that fits both is day-first
+            # (DD.MM.YYYY is the convention wherever dots are written).
             if day_first is None:
                 if first > 12 >= second:
                     day_first = True
                 elif second > 12 >= first:
                     day_first = False
-                elif first == second:
+                elif first == second or sep == ".":
                     day_first = True
                 else:
                     raise RecordRejected(

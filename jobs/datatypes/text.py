@@ -9,10 +9,23 @@ import unicodedata
 
 LEGAL_SUFFIXES = {
     "ltd", "limited", "llc", "inc", "incorporated", "corp", "corporation", "co", "company", "plc",
-    "gmbh", "ag", "kg", "ohg", "ug", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "ab", "as", "oy",
-    "aps", "pty", "pte", "lp", "llp", "sl", "kk", "se",
+    "gmbh", "ag", "kg", "kgaa", "ohg", "ug", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "ab", "as", "oy",
+    "oyj", "aps", "pty", "pte", "lp", "llp", "sl", "kk", "se", "ltda", "sau", "slu", "eirl", "cv", "bvba",
 }
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+# Suffixes of several words, as tokens after accents, case and dots are folded ("S.A. de C.V."
+# -> sa de cv, "S. A." -> s a, "S.à r.l." -> sa rl). "&" inside them is not the word "and":
+# "Müller GmbH & Co. KG" is Müller GmbH's key, not "muller gmbh and".
+_COMPOUND_SUFFIXES = sorted({
+    ("gmbh", "&", "co", "kg"), ("gmbh", "&", "co", "kgaa"), ("gmbh", "&", "co", "ohg"), ("gmbh", "&", "co"),
+    ("ag", "&", "co", "kg"), ("ag", "&", "co", "kgaa"), ("ug", "&", "co", "kg"), ("se", "&", "co", "kg"),
+    ("&", "co", "kg"), ("&", "co", "kgaa"), ("&", "co", "ohg"), ("&", "co"), ("&", "cie"), ("et", "cie"),
+    ("sa", "de", "cv"), ("s", "a", "de", "c", "v"), ("sapi", "de", "cv"), ("s", "de", "rl"),
+    ("s", "de", "rl", "de", "cv"), ("srl", "de", "cv"), ("sa", "rl"), ("s", "a", "r", "l"), ("s", "a"),
+    ("s", "a", "s"), ("s", "l"),
+    ("s", "r", "l"), ("s", "p", "a"), ("s", "a", "u"), ("b", "v"), ("n", "v"), ("a", "g"), ("a", "b"),
+    ("pty", "ltd"), ("pte", "ltd"), ("co", "ltd"), ("co", "inc"), ("co", "llc"), ("l", "l", "c"), ("l", "l", "p"),
+}, key=len, reverse=True)
+_PUNCT = re.compile(r"[^\w\s&]", re.UNICODE)
 _DOTTED = re.compile(r"\b((?:[^\W\d_]\.)+[^\W\d_]\b\.?)")
 
 
@@ -27,14 +40,26 @@ def strip_accents(text: str) -> str:
 
 
 def normalize_name(name: str) -> str:
-    """'ACME Holdings, Ltd.' and 'Acme Holdings Limited' both become 'acme holdings'."""
-    text = strip_accents(name).casefold().replace("&", " and ")
+    """'ACME Holdings, Ltd.' and 'Acme Holdings Limited' both become 'acme holdings';
+    'Müller GmbH & Co. KG' becomes 'muller' like 'Müller GmbH'; 'Smith & Jones' becomes
+    'smith and jones' ('&' is 'and' except inside a legal suffix). A name that is nothing but
+    a suffix keeps its last word."""
+    text = strip_accents(name).casefold()
     # "S.A." / "S.A" / "G.m.b.H." lose their dots before punctuation is dropped, so they stay one word.
     text = _DOTTED.sub(lambda m: m.group(1).replace(".", ""), text)
-    words = _PUNCT.sub(" ", text).split()
-    while words and words[-1] in LEGAL_SUFFIXES:
-        words.pop()
-    return " ".join(words)
+    words = _PUNCT.sub(" ", text.replace("&", " & ")).split()
+    words = ["&" if word == "and" else word for word in words]
+    while len(words) > 1:
+        for suffix in _COMPOUND_SUFFIXES:
+            if len(suffix) < len(words) and tuple(words[-len(suffix):]) == suffix:
+                del words[-len(suffix):]
+                break
+        else:
+            if words[-1] in LEGAL_SUFFIXES or words[-1] == "&":
+                words.pop()
+                continue
+            break
+    return " ".join("and" if word == "&" else word for word in words)
 
 
 def entity_key(normalized: str) -> str:

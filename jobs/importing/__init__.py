@@ -7,14 +7,21 @@ so a preview shows exactly what an import will read.
 
 Three modes:
 - *canonical*: a CSV or spreadsheet whose headers already are Zenith's field names (id, date,
-  amount, currency, ...) and no mapping given. Rows pass through as they are (one pass, the
-  fast path for exports made for Zenith).
+  amount, currency, ...) and no mapping given. Rows pass through with their columns as they
+  are, in one pass when it can be (the fast path for exports made for Zenith): the date and
+  amount columns are decided from the first rows read (the whole column only when those
+  rows cannot decide), their values written as ISO dates and plain decimals, and a row
+  without an id column gets a derived id as in mapped mode.
 - *mapped*: financial columns found by header synonyms or an explicit mapping. The file is
   read twice: once to decide each date and amount column as a whole, once to build records
   with ISO dates, plain decimal amounts (debit/credit columns combined, sign convention
   applied), the currency, and an id derived from content and occurrence when there is none.
 - *pass-through*: no financial column (e.g. entity names): rows become records keyed by
   their headers, with any mapped columns renamed.
+
+JSON, JSON lines and OFX records are objects already: an explicit mapping renames their keys
+and applies its value rules, and a record with a date or amount but no id (no FITID in OFX)
+gets a derived id, with the same algorithm as every other mode.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import dataclasses
 import gzip
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ..readers import InputError, format_from_name, open_records
@@ -34,6 +43,8 @@ from .values import AmbiguousColumn, DateColumn, NumberColumn, to_decimal, to_is
 __all__ = ["Import", "InputError", "Mapping", "map_records", "open_import", "preview"]
 
 TABULAR = ("csv", "xlsx")
+DECIDE_ROWS = 1000  # canonical files: rows read to decide date and amount columns before the first record
+HINTS = ("day_first", "date_format", "decimal_separator")  # job options that also pin a canonical file's reading
 
 
 @dataclasses.dataclass
@@ -104,21 +115,28 @@ def _reopenable(raw: IO[bytes], name: str) -> Callable[[], io.BufferedReader]:
     return reopen
 
 
-def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping: Any = None) -> Import:
+def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping: Any = None,
+                options: dict | None = None) -> Import:
     """Records and what was detected. Structural problems raise InputError (the request is
-    refused); bad values are left for the data type's handler to reject record by record."""
+    refused); bad values are left for the data type's handler to reject record by record.
+
+    `options` are the job's: its day_first / date_format / decimal_separator pin the reading
+    of a tabular file's date and amount columns where the mapping does not. When the records
+    come out with ISO dates and plain decimals (canonical and mapped modes) those keys are
+    removed from `options`, so the handler does not read the normalised values with them again."""
     spec = mapping if isinstance(mapping, Mapping) else Mapping.parse(mapping)
     if not hasattr(raw, "seek") or not raw.seekable():
         raise InputError("the upload must be a seekable file")
     reopen = _reopenable(raw, name)
     kind = detect_format(reopen(), name, fmt)
     if kind == "ofx":
-        records = sources.ofx_records(reopen())
-        return Import("ofx", _apply_json_mapping(records, spec), {"format": "ofx", "mode": "statement"})
+        records = sources.ofx_records(reopen(), _max_bytes())
+        return Import("ofx", _apply_json_mapping(records, spec, derive="blank"),
+                      {"format": "ofx", "mode": "statement"})
     if kind in ("json", "jsonl") or (kind == "sniff" and _looks_like_json(reopen())):
         real, records = open_records(reopen(), name=name, fmt=None if kind == "sniff" else kind)
         detected = {"format": real, "mode": "mapped" if not spec.is_empty else "canonical"}
-        return Import(real, _apply_json_mapping(records, spec), detected)
+        return Import(real, _apply_json_mapping(records, spec, derive="absent"), detected)
     if kind == "sniff":
         kind = "csv"
     if kind == "csv":
@@ -133,7 +151,12 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
                                        header_row=spec.header_row, has_header=spec.has_header)
 
     first = table()
-    positions = resolve(spec, first.header)
+    try:
+        positions = resolve(spec, first.header)
+    except InputError as exc:
+        if first.header is None or exc.line is not None:
+            raise
+        raise InputError(str(exc), first.header_row) from None
     detected = {"format": kind, "encoding": first.encoding, "delimiter": first.delimiter,
                 "header_row": first.header_row if first.header else None, "columns": first.header or [],
                 "mapping": {field: (first.header[pos] if first.header else pos + 1)
@@ -143,7 +166,15 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
     canonical = (spec.is_empty and first.header is not None and positions
                  and all(first.header[pos] == field for field, pos in positions.items())
                  and set(positions) <= CANONICAL)
-    if canonical or not (set(positions) & FINANCIAL):
+    financial = bool(set(positions) & FINANCIAL)
+    if financial:
+        spec = _with_hints(spec, options, detected)
+    if canonical and financial:
+        detected["mode"] = "canonical"
+        rows, decisions = _decide_canonical(first, table, positions, spec)
+        detected.update(**decisions["detected"])
+        return Import(kind, _canonical(first.header, rows, positions, decisions), detected)
+    if canonical or not financial:
         detected["mode"] = "canonical" if canonical else "pass-through"
         if not canonical:
             # Without financial columns only explicit mappings rename (an entity file's
@@ -151,9 +182,38 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
             positions = {field: pos for field, pos in positions.items() if field in spec.columns}
             detected["mapping"] = {field: detected["mapping"][field] for field in positions}
         return Import(kind, _pass_through(first, positions), detected)
-    decisions = _analyse(first, positions, spec)
+    columns = _columns(first, positions)
+    _observe(columns, first.rows, positions, dates=not spec.date_format)
+    decisions = _decide(columns, positions, spec)
     detected.update(mode="mapped", **decisions["detected"])
     return Import(kind, _mapped(table(), positions, spec, decisions), detected)
+
+
+def _with_hints(spec: Mapping, options: dict | None, detected: dict) -> Mapping:
+    """The mapping with the job's reading options filling what it leaves open; the options are
+    taken out of `options` (see open_import)."""
+    if not options:
+        return spec
+    valid = {"day_first": lambda v: isinstance(v, bool), "date_format": lambda v: isinstance(v, str) and bool(v),
+             "decimal_separator": lambda v: v in (".", ",")}
+    hints = {key: options.pop(key) for key in HINTS if key in options and valid[key](options[key])}
+    usable = {}
+    if "day_first" in hints and spec.day_first is None:
+        usable["day_first"] = hints["day_first"]
+    if "date_format" in hints and not spec.date_format:
+        usable["date_format"] = hints["date_format"]
+    if "decimal_separator" in hints and spec.decimal_separator is None \
+            and hints["decimal_separator"] != spec.thousands_separator:
+        usable["decimal_separator"] = hints["decimal_separator"]
+    if usable:
+        detected["from_options"] = usable
+    return dataclasses.replace(spec, **usable) if usable else spec
+
+
+def _max_bytes() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "ZENITH_MAX_UPLOAD_BYTES", 1 << 30))
 
 
 def _looks_like_json(stream) -> bool:
@@ -169,29 +229,35 @@ def _reject_binary(stream, name: str) -> None:
     reject_binary(head, name, allow_nul=sources.detect_encoding(head).startswith("utf-16"))
 
 
-def _analyse(table: sources.Table, positions: dict[str, int], spec: Mapping) -> dict:
+def _columns(table: sources.Table, positions: dict[str, int]) -> dict[str, DateColumn | NumberColumn]:
+    columns: dict[str, DateColumn | NumberColumn] = {}
+    for field, pos in positions.items():
+        if field in ("date", "value_date"):
+            columns[field] = DateColumn(_label(table, pos))
+        elif field in ("amount", "debit", "credit"):
+            columns[field] = NumberColumn(_label(table, pos))
+    return columns
+
+
+def _observe(columns: dict[str, DateColumn | NumberColumn], rows: Iterable[list[str]], positions: dict[str, int],
+             dates: bool = True) -> None:
     """The first pass: each date and amount column read as a whole."""
-    dates = {field: DateColumn(_label(table, pos)) for field, pos in positions.items()
-             if field in ("date", "value_date")}
-    numbers = {field: NumberColumn(_label(table, pos)) for field, pos in positions.items()
-               if field in ("amount", "debit", "credit")}
-    if not spec.date_format:
-        for row in table.rows:
-            for field, column in dates.items():
-                if positions[field] < len(row):
-                    column.observe(row[positions[field]])
-            for field, column in numbers.items():
-                if positions[field] < len(row):
-                    column.observe(row[positions[field]])
-    else:
-        for row in table.rows:
-            for field, column in numbers.items():
-                if positions[field] < len(row):
-                    column.observe(row[positions[field]])
+    watched = [(positions[field], column) for field, column in columns.items()
+               if dates or isinstance(column, NumberColumn)]
+    for row in rows:
+        for position, column in watched:
+            if position < len(row):
+                column.observe(row[position])
+
+
+def _decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, int], spec: Mapping) -> dict:
+    """Each column's reading from what `_observe` saw; an undecidable one is an InputError."""
     try:
         date_decisions = {field: (col.decide(spec.day_first) if not spec.date_format else
-                                  {"column": col.name, "format": spec.date_format}) for field, col in dates.items()}
-        number_decisions = {field: col.decide(spec.decimal_separator) for field, col in numbers.items()}
+                                  {"column": col.name, "format": spec.date_format})
+                          for field, col in columns.items() if isinstance(col, DateColumn)}
+        number_decisions = {field: col.decide(spec.decimal_separator, spec.thousands_separator)
+                            for field, col in columns.items() if isinstance(col, NumberColumn)}
     except AmbiguousColumn as exc:
         raise InputError(str(exc)) from None
     symbols = sorted({code for decision in number_decisions.values() for code in decision["currency_symbols"]})
@@ -205,6 +271,77 @@ def _analyse(table: sources.Table, positions: dict[str, int], spec: Mapping) -> 
         detected["sign"] = "inverted (positive amounts are debits)"
     return {"dates": date_decisions, "numbers": number_decisions, "currency": currency_from_symbol,
             "detected": detected}
+
+
+def _decide_canonical(first: sources.Table, table: Callable[[], sources.Table], positions: dict[str, int],
+                      hints: Mapping) -> tuple[Iterator[list[str]], dict]:
+    """A canonical file's date and amount columns decided from its first DECIDE_ROWS rows, so
+    the file is read once; only when those rows cannot decide is the whole column read (and
+    the file read again for its records) before refusing."""
+    columns = _columns(first, positions)
+    head = list(itertools.islice(first.rows, DECIDE_ROWS))
+    _observe(columns, head, positions, dates=not hints.date_format)
+    try:
+        return itertools.chain(head, first.rows), _decide(columns, positions, hints)
+    except InputError:
+        if len(head) < DECIDE_ROWS:
+            raise
+    _observe(columns, first.rows, positions, dates=not hints.date_format)
+    return table().rows, _decide(columns, positions, hints)
+
+
+def _canonical(header: list[str], rows: Iterator[list[str]], positions: dict[str, int],
+               decisions: dict) -> Iterator[dict]:
+    """Rows of a file in Zenith's own field names: every column kept, the date and amount
+    written as decided, the currency from the amounts' sign when there is no currency column,
+    and an id derived when there is no id column."""
+    date_rules = decisions["dates"]
+    number_rules = decisions["numbers"]
+    date_at = {positions[field]: rule for field, rule in date_rules.items()}
+    amount_at = {positions[field]: rule for field, rule in number_rules.items()}
+    derive = _IdDeriver() if "id" not in positions else None
+    for row in rows:
+        record: dict[str, Any] = {}
+        for i, (name, value) in enumerate(zip(header, row, strict=False)):
+            if i in date_at:
+                # ISO already (the usual case here): as written, for the handler to check
+                if not (_ISO_DAY.match(value) and not date_at[i].get("format")):
+                    value = to_iso_date(value, date_at[i].get("day_first"), date_at[i].get("format"))
+            elif i in amount_at:
+                rule = amount_at[i]
+                if not (_PLAIN_AMOUNT.match(value) and rule["decimal_separator"] != ","):
+                    value = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
+            record[name] = value
+        if decisions["currency"] and not record.get("currency"):
+            record["currency"] = decisions["currency"]
+        if derive is not None:
+            record["id"] = derive(record)
+        yield record
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?\Z")
+
+
+class _IdDeriver:
+    """Deterministic ids for records that have none: a hash of the record's normalised content
+    and the count of earlier records in the same file with the same content, so re-uploading
+    a file gives the same ids and two identical rows stay two records."""
+
+    CONTENT = ("date", "amount", "currency", "account", "counterparty", "description", "reference")
+
+    def __init__(self) -> None:
+        self.occurrences: dict[bytes, int] = {}
+
+    def __call__(self, record: dict) -> str:
+        content = "\x1f".join(_text(record.get(field)) for field in self.CONTENT)
+        digest = hashlib.sha1(content.encode("utf-8")).digest()[:12]
+        self.occurrences[digest] = self.occurrences.get(digest, 0) + 1
+        return f"auto-{digest.hex()}-{self.occurrences[digest]}"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _label(table: sources.Table, position: int) -> str:
@@ -224,7 +361,7 @@ def _pass_through(table: sources.Table, positions: dict[str, int]) -> Iterator[d
 def _mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decisions: dict) -> Iterator[dict]:
     date_rules = decisions["dates"]
     numbers = decisions["numbers"]
-    occurrences: dict[bytes, int] = {}
+    derive = _IdDeriver()
 
     def cell(row: list[str], field: str) -> str:
         position = positions.get(field)
@@ -239,12 +376,10 @@ def _mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, deci
                 rule = date_rules[field]
                 record[field] = to_iso_date(cell(row, field), rule.get("day_first"), rule.get("format"))
         if "amount" in positions:
-            amount = to_decimal(cell(row, "amount"), numbers["amount"]["decimal_separator"])
+            amount = _number(cell(row, "amount"), numbers["amount"])
         else:
-            debit = (to_decimal(cell(row, "debit"), numbers["debit"]["decimal_separator"])
-                     if "debit" in numbers else None)
-            credit = (to_decimal(cell(row, "credit"), numbers["credit"]["decimal_separator"])
-                      if "credit" in numbers else None)
+            debit = _number(cell(row, "debit"), numbers["debit"]) if "debit" in numbers else None
+            credit = _number(cell(row, "credit"), numbers["credit"]) if "credit" in numbers else None
             amount = _combine(debit, credit)
         if amount is not None and spec.sign == "inverted":
             amount = _negate(amount)
@@ -255,15 +390,12 @@ def _mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, deci
             value = cell(row, field)
             if value:
                 record[field] = value
-        external_id = cell(row, "id")
-        if not external_id:
-            content = "\x1f".join(str(record.get(f, "")) for f in ("date", "amount", "currency", "account",
-                                                                    "counterparty", "description", "reference"))
-            digest = hashlib.sha1(content.encode("utf-8")).digest()[:12]
-            occurrences[digest] = occurrences.get(digest, 0) + 1
-            external_id = f"auto-{digest.hex()}-{occurrences[digest]}"
-        record["id"] = external_id
+        record["id"] = cell(row, "id") or derive(record)
         yield record
+
+
+def _number(value: str, rule: dict) -> str | None:
+    return to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator"))
 
 
 def _combine(debit: str | None, credit: str | None) -> str | None:
@@ -296,27 +428,35 @@ def map_records(records: Iterator[dict], mapping: Any) -> Iterator[dict]:
     return _apply_json_mapping(iter(records), spec)
 
 
-def _apply_json_mapping(records: Iterator[dict], spec: Mapping) -> Iterator[dict]:
-    """Records that are already objects: rename mapped keys, apply the explicit value rules."""
-    if spec.is_empty:
-        yield from records
-        return
+def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: str | None = None) -> Iterator[dict]:
+    """Records that are already objects: rename mapped keys, apply the explicit value rules.
+    `derive`: give records with a date or amount but no id a derived one, when the id key is
+    "absent" (JSON: a record that carries an id key has chosen its id) or "blank" (OFX)."""
     renames = {column: field for field, column in spec.columns.items() if isinstance(column, str)}
+    deriver = _IdDeriver() if derive else None
+    numbers = spec.decimal_separator is not None or spec.thousands_separator is not None
     for record in records:
         if not isinstance(record, dict):
             yield record
             continue
-        out = {renames.get(key, key): value for key, value in record.items()}
-        for field, value in spec.constants.items():
-            out.setdefault(field, value)
-        if spec.default_currency:
-            out.setdefault("currency", spec.default_currency)
-        if isinstance(out.get("date"), str) and (spec.day_first is not None or spec.date_format):
-            out["date"] = to_iso_date(out["date"], spec.day_first, spec.date_format)
-        if isinstance(out.get("amount"), str) and spec.decimal_separator:
-            out["amount"] = to_decimal(out["amount"], spec.decimal_separator) or ""
-        if spec.sign == "inverted" and out.get("amount") not in (None, ""):
-            out["amount"] = _negate(str(out["amount"]))
+        if spec.is_empty:
+            out = record
+        else:
+            out = {renames.get(key, key): value for key, value in record.items()}
+            for field, value in spec.constants.items():
+                out.setdefault(field, value)
+            if spec.default_currency:
+                out.setdefault("currency", spec.default_currency)
+            if isinstance(out.get("date"), str) and (spec.day_first is not None or spec.date_format):
+                out["date"] = to_iso_date(out["date"], spec.day_first, spec.date_format)
+            if isinstance(out.get("amount"), str) and numbers:
+                out["amount"] = to_decimal(out["amount"], spec.decimal_separator, spec.thousands_separator) or ""
+            if spec.sign == "inverted" and out.get("amount") not in (None, ""):
+                out["amount"] = _negate(str(out["amount"]))
+        if deriver is not None and ("date" in out or "amount" in out):
+            missing = "id" not in out if derive == "absent" else out.get("id") in (None, "")
+            if missing:
+                out = {**out, "id": deriver(out)}
         yield out
 
 
@@ -328,7 +468,8 @@ def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None
     from ..datatypes.registry import get_data_type
 
     handler = get_data_type(data_type).handler
-    imported = open_import(raw, name=name, fmt=fmt, mapping=mapping)
+    options = dict(options or {})
+    imported = open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options)
     ctx = BatchContext(job_id=None, project_id="", batch_id=0, batch_number=0, data_type=data_type,
                        options=options or {}, attempt=1)
     rows = []

@@ -1,7 +1,14 @@
 """Header synonyms: which column of a bank or ledger export holds which Zenith field.
 
 Compared after normalisation (case, accents, punctuation and spaces removed), in English,
-German, French and Spanish, as banks and accounting systems write them.
+German, French and Spanish, as banks and accounting systems write them. Each field's list
+is in order of preference: when two columns name the same field, the better name wins
+(Chase's "Description" over its "Details", which holds DEBIT/CREDIT; a Sparkasse's
+"Verwendungszweck" over its "Buchungstext", which holds the booking type).
+
+A name may carry the currency of its values ("Amount (EUR)", "Betrag EUR", "Amount in USD",
+"Montant (€)"), but only a real ISO 4217 code or a currency sign counts: "Umsatzart",
+"Amount Paid" or "Debit Card" name nothing.
 """
 
 from __future__ import annotations
@@ -9,40 +16,60 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from ..datatypes.fields import ISO_4217
+
 SYNONYMS: dict[str, list[str]] = {
     "id": ["id", "transaction id", "transactionid", "txn id", "fitid", "unique id", "entry id", "journal id",
-           "buchungsnummer", "transaktions id", "identifiant", "numero de transaction", "id transaccion",
-           "numero de operacion"],
-    "date": ["date", "posting date", "booking date", "transaction date", "posted", "posted date", "trans date",
-             "buchungstag", "buchungsdatum", "datum", "date operation", "date de l operation", "date comptable",
-             "fecha", "fecha operacion", "fecha contable", "fecha de operacion"],
-    "value_date": ["value date", "valuta", "valutadatum", "wertstellung", "date de valeur", "fecha valor"],
-    "amount": ["amount", "transaction amount", "value", "net amount", "betrag", "umsatz", "betrag eur",
-               "montant", "importe", "monto", "cantidad"],
-    "debit": ["debit", "debits", "withdrawal", "withdrawals", "paid out", "money out", "outflow", "soll",
-              "belastung", "lastschrift", "ausgang", "debit eur", "retrait", "cargo", "cargos", "debe", "salida"],
-    "credit": ["credit", "credits", "deposit", "deposits", "paid in", "money in", "inflow", "haben", "gutschrift",
-               "eingang", "credit eur", "depot", "abono", "abonos", "haber", "entrada"],
-    "currency": ["currency", "ccy", "currency code", "waehrung", "wahrung", "devise", "monnaie", "moneda", "divisa"],
-    "description": ["description", "details", "memo", "narrative", "purpose", "transaction details", "text",
-                    "verwendungszweck", "buchungstext", "beschreibung", "libelle", "libelle operation", "motif",
-                    "concepto", "descripcion", "detalle"],
-    "counterparty": ["counterparty", "payee", "payer", "beneficiary", "name", "merchant", "vendor", "party",
-                     "auftraggeber", "empfaenger", "empfanger", "beguenstigter", "begunstigter",
-                     "auftraggeber empfaenger", "zahlungspflichtiger", "beneficiaire", "tiers", "contrepartie",
-                     "beneficiario", "ordenante", "contraparte"],
-    "reference": ["reference", "ref", "check number", "cheque number", "check no", "document", "doc no",
-                  "referenz", "kundenreferenz", "mandatsreferenz",
+           "buchungsnummer", "buchungs id", "transaktions id", "transaktionsnummer", "identifiant",
+           "numero de transaction", "id transaccion", "numero de operacion", "numero de movimiento"],
+    "date": ["date", "transaction date", "booking date", "posting date", "post date", "posted date", "posting",
+             "posted", "trans date", "entry date",
+             "buchungstag", "buchungsdatum", "buchung", "datum", "umsatztag",
+             "date operation", "date de l operation", "date d operation", "date comptable",
+             "date de comptabilisation",
+             "fecha", "fecha operacion", "fecha de operacion", "fecha contable", "fecha de la operacion",
+             "fecha movimiento"],
+    "value_date": ["value date", "valuta", "valutadatum", "wertstellung", "wertstellungsdatum", "wert",
+                   "date de valeur", "date valeur", "fecha valor", "fecha de valor"],
+    "amount": ["amount", "transaction amount", "net amount", "value", "betrag", "umsatz", "montant",
+               "montant de l operation", "importe", "monto", "cantidad"],
+    "debit": ["debit", "debits", "debit amount", "withdrawal", "withdrawals", "withdrawal amount", "paid out",
+              "money out", "outflow", "soll", "belastung", "lastschrift", "ausgang", "ausgaben", "retrait",
+              "debito", "cargo", "cargos", "debe", "salida"],
+    "credit": ["credit", "credits", "credit amount", "deposit", "deposits", "deposit amount", "paid in", "money in",
+               "inflow", "haben", "gutschrift", "eingang", "einnahmen", "depot", "credito", "abono", "abonos",
+               "haber", "entrada"],
+    "currency": ["currency", "currency code", "ccy", "waehrung", "wahrung", "devise", "monnaie", "moneda", "divisa"],
+    "description": ["description", "transaction description", "purpose", "memo", "narrative", "transaction details",
+                    "details", "text",
+                    "verwendungszweck", "beschreibung", "buchungstext", "buchungsdetails",
+                    "libelle", "libelle operation", "libelle de l operation", "motif", "detail",
+                    "concepto", "descripcion", "detalle", "observaciones"],
+    "counterparty": ["counterparty", "payee", "payer", "beneficiary", "merchant", "vendor", "party", "name",
+                     "beguenstigter zahlungspflichtiger", "auftraggeber empfaenger", "zahlungsempfaenger",
+                     "empfaenger", "empfanger", "beguenstigter", "begunstigter", "auftraggeber",
+                     "zahlungspflichtiger", "name zahlungsbeteiligter",
+                     "beneficiaire", "tiers", "contrepartie", "beneficiario", "ordenante", "contraparte"],
+    "reference": ["reference", "ref", "check number", "cheque number", "check no", "check or slip",
+                  "document", "doc no",
+                  "referenz", "kundenreferenz", "kundenreferenz end to end", "mandatsreferenz",
                   "belegnummer", "beleg", "belegnr", "reference operation", "referencia",
                   "numero de documento"],
-    "account": ["account", "account number", "iban", "konto", "kontonummer", "compte", "numero de compte",
-                "cuenta", "numero de cuenta"],
+    "account": ["account", "account number", "iban", "konto", "kontonummer", "auftragskonto", "compte",
+                "numero de compte", "cuenta", "numero de cuenta"],
 }
 
-_INDEX = {}
+# normalised name -> (field, rank); a lower rank is a better name for its field
+_INDEX: dict[str, tuple[str, int]] = {}
 for _field, _names in SYNONYMS.items():
-    for _name in _names:
-        _INDEX.setdefault(re.sub(r"[^a-z0-9]", "", _name), _field)
+    for _rank, _name in enumerate(_names):
+        _INDEX.setdefault(re.sub(r"[^a-z0-9]", "", _name), (_field, _rank))
+
+# "Amount (EUR)", "Betrag [EUR]", "Amount in USD", "Betrag EUR", "Montant (€)", "Montant (euros)"
+_WITH_CURRENCY = re.compile(
+    r"^(?P<name>.*?\S)\s*(?:[(\[]\s*(?:in\s+)?(?P<code1>[A-Za-z]{3}|euros?|[€$£¥])\s*[)\]]"
+    r"|\s(?:in\s+)?(?P<code2>[A-Za-z]{3}|euros?|[€$£¥]))\s*$", re.IGNORECASE)
+_DUPLICATE = re.compile(r"^(?P<base>.*\S) \((?P<n>\d+)\)$")
 
 
 def normalize(header: str) -> str:
@@ -53,18 +80,35 @@ def normalize(header: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text)
 
 
-def field_for(header: str) -> str | None:
-    """The Zenith field a column header names, or None."""
+def match(header: str) -> tuple[str, int] | None:
+    """(field, rank) for a column header, or None."""
     key = normalize(header)
     if not key:
         return None
     if key in _INDEX:
         return _INDEX[key]
-    # "Betrag (EUR)", "Amount in USD": a known name followed by a currency code
-    for size in (3, 4):
-        if len(key) > size and key[:-size] in _INDEX and key[-size:].upper().isalpha():
-            return _INDEX[key[:-size]]
+    found = _WITH_CURRENCY.match(str(header).strip())
+    if found:
+        code = found.group("code1") or found.group("code2")
+        if code.upper() in ISO_4217 or code.lower() in ("euro", "euros") or code in ("€", "$", "£", "¥"):
+            base = normalize(found.group("name"))
+            if base in _INDEX:
+                return _INDEX[base]
     return None
+
+
+def field_for(header: str) -> str | None:
+    """The Zenith field a column header names, or None."""
+    found = match(header)
+    return found[0] if found else None
+
+
+def base_name(header: str, others: list[str]) -> str:
+    """'Währung (2)' -> 'Währung' when the header also has a plain 'Währung' (a renamed duplicate)."""
+    found = _DUPLICATE.match(header)
+    if found and found.group("base") in others:
+        return found.group("base")
+    return header
 
 
 def score(cells: list[str]) -> int:

@@ -8,12 +8,21 @@ A mapping in JSON:
      "constants": {"currency": "EUR"},
      "debit": "Soll", "credit": "Haben",          # instead of one signed amount column
      "day_first": true, "date_format": "%d.%m.%y",  # either; date_format wins
-     "decimal_separator": ",", "sign": "inverted",  # sign: amounts are debits-positive
+     "decimal_separator": ",", "thousands_separator": ".",
+     "sign": "inverted",                            # sign: amounts are debits-positive
      "default_currency": "EUR", "header_row": 5, "has_header": true,
      "delimiter": ";", "encoding": "cp1252", "sheet": "Umsaetze"}
 
+Value rules: "decimal_separator" is "." or ","; "thousands_separator" is ",", ".", " " (a
+space, also matching no-break spaces), "'" (Swiss) or "" (amounts have no grouping), and must
+differ from the decimal separator; a "." or "," thousands separator implies the other as the
+decimal one. Without them both are decided from the whole column. Digit groups are checked
+either way: "1,2,3" or "1 234,56" read with a decimal point is an invalid amount, not a guess.
+
 In "columns", a value may be a header name or, for a file without a header, a 1-based
-column number. Keys outside "columns" that name Zenith fields are read as columns too, so
+column number. A name the header repeats is read as "Name", "Name (2)", ... (the detected
+"columns" of a preview show them); a repeated date, amount or id column must be mapped so.
+Keys outside "columns" that name Zenith fields are read as columns too, so
 `--map date=Buchungstag` and {"date": "Buchungstag"} both work.
 """
 
@@ -28,8 +37,9 @@ FIELDS = ("id", "date", "value_date", "amount", "debit", "credit", "currency", "
           "description", "reference")
 FINANCIAL = {"date", "amount", "debit", "credit"}
 CANONICAL = {"id", "date", "amount", "currency", "account", "counterparty", "description", "reference"}
-_RULES = {"constants", "day_first", "date_format", "decimal_separator", "sign", "default_currency", "header_row",
-          "has_header", "delimiter", "encoding", "sheet"}
+_RULES = {"constants", "day_first", "date_format", "decimal_separator", "thousands_separator", "sign",
+          "default_currency", "header_row", "has_header", "delimiter", "encoding", "sheet"}
+THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
 
 
 @dataclasses.dataclass
@@ -39,6 +49,7 @@ class Mapping:
     day_first: bool | None = None
     date_format: str | None = None
     decimal_separator: str | None = None
+    thousands_separator: str | None = None
     sign: str = "normal"
     default_currency: str | None = None
     header_row: int | None = None
@@ -82,6 +93,13 @@ class Mapping:
         if raw.get("decimal_separator") not in (None, ".", ","):
             raise InputError("mapping.decimal_separator must be \".\" or \",\"")
         mapping.decimal_separator = raw.get("decimal_separator")
+        thousands = raw.get("thousands_separator")
+        if thousands is not None:
+            if thousands not in THOUSANDS_SEPARATORS:
+                raise InputError("mapping.thousands_separator must be one of \",\" \".\" \" \" \"'\" or \"\" (none)")
+            if thousands and thousands == mapping.decimal_separator:
+                raise InputError("mapping.thousands_separator must differ from mapping.decimal_separator")
+        mapping.thousands_separator = thousands
         if raw.get("sign", "normal") not in ("normal", "inverted"):
             raise InputError("mapping.sign must be \"normal\" or \"inverted\"")
         mapping.sign = raw.get("sign", "normal")
@@ -106,7 +124,8 @@ class Mapping:
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)
         return {key: value for key, value in data.items()
-                if value not in (None, {}, "") and not (key == "sign" and value == "normal")
+                if (value not in (None, {}, "") or (key == "thousands_separator" and value == ""))
+                and not (key == "sign" and value == "normal")
                 and not (key == "has_header" and value is True)}
 
     @property
@@ -114,25 +133,74 @@ class Mapping:
         return not self.as_dict()
 
 
-def detect_columns(header: list[str]) -> dict[str, str]:
-    """Field -> header name, from the synonyms; the first column naming a field wins."""
+# Two same-named columns that would both be read as one of these cannot be told apart: the
+# upload is refused until a mapping names one. Others (ING's two "Währung") are resolved.
+_MUST_BE_UNIQUE = {"id", "date", "value_date", "amount", "debit", "credit"}
+
+
+class DuplicateColumns(InputError):
+    def __init__(self, duplicated: dict[str, list[str]]):
+        self.duplicated = duplicated
+        parts = [f"{field} could be any of {', '.join(repr(n) for n in names)}" for field, names in duplicated.items()]
+        super().__init__(f"duplicate column names in the header: {'; '.join(parts)}; map the field to one of them")
+
+
+def detect_columns(header: list[str], settled: set[str] | frozenset[str] = frozenset(),
+                   amount_column: str | None = None) -> dict[str, str]:
+    """Field -> header name, from the synonyms: for each field the column with its best name
+    (first such column on a tie). A field named by two columns of the same name (renamed
+    'X' and 'X (2)' when read) takes the one right after the amount, else right before it,
+    else the first; for id, dates and amounts that raises DuplicateColumns instead, unless the
+    field is in `settled` (an explicit mapping names its column). `amount_column` is the amount
+    the mapping names, if it does."""
     from . import headers
 
-    found: dict[str, str] = {}
-    for name in header:
-        field = headers.field_for(name)
-        if field and field not in found:
-            found[field] = name
-    if "amount" in found and ("debit" in found or "credit" in found):
+    candidates: dict[str, list[tuple[int, int, str]]] = {}
+    for position, name in enumerate(header):
+        found = headers.match(headers.base_name(name, header))
+        if found:
+            field, rank = found
+            candidates.setdefault(field, []).append((rank, position, name))
+    found_columns: dict[str, str] = {}
+    duplicated: dict[str, list[str]] = {}
+    for field, options in candidates.items():
+        best_rank = min(rank for rank, _, _ in options)
+        best = [(position, name) for rank, position, name in options if rank == best_rank]
+        first_base = headers.base_name(best[0][1], header)
+        twins = [(position, name) for position, name in best if headers.base_name(name, header) == first_base]
+        if len(twins) > 1:
+            duplicated[field] = [name for _, name in twins]
+        found_columns[field] = best[0][1]
+    if "amount" in found_columns and ("debit" in found_columns or "credit" in found_columns):
         # "Betrag" next to "Soll"/"Haben": the signed amount is enough
-        found.pop("debit", None)
-        found.pop("credit", None)
-    return found
+        for field in ("debit", "credit"):
+            found_columns.pop(field, None)
+            duplicated.pop(field, None)
+    money = amount_column if amount_column in header else found_columns.get("amount")
+    for field, names in list(duplicated.items()):
+        if field in _MUST_BE_UNIQUE and field not in settled:
+            continue
+        if money is not None:
+            at = header.index(money)
+            for neighbour in (at + 1, at - 1):
+                if 0 <= neighbour < len(header) and header[neighbour] in names:
+                    found_columns[field] = header[neighbour]
+                    break
+        del duplicated[field]
+    if duplicated:
+        raise DuplicateColumns(duplicated)
+    return found_columns
 
 
 def resolve(mapping: Mapping, header: list[str] | None) -> dict[str, int]:
     """Field -> 0-based position in a row."""
-    detected = detect_columns(header) if header else {}
+    settled = set(mapping.columns)
+    if settled & {"debit", "credit"}:
+        settled.add("amount")
+    if "amount" in settled:
+        settled |= {"debit", "credit"}
+    anchor = mapping.columns.get("amount")
+    detected = detect_columns(header, settled, anchor if isinstance(anchor, str) else None) if header else {}
     wanted = {**detected, **mapping.columns} if header else dict(mapping.columns)
     if mapping.columns and ("debit" in mapping.columns or "credit" in mapping.columns):
         wanted.pop("amount", None)

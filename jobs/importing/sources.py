@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import IO
@@ -86,16 +87,48 @@ def sniff_delimiter(lines: list[str], preferred: str | None = None) -> str:
     return best
 
 
-def find_header(rows: list[list[str]], header_row: int | None, has_header: bool) -> tuple[int, bool]:
+_NUMBER_OR_DATE = re.compile(r"^[-+(]?\s*[$€£¥]?\s*\d[\d.,'/: -]*\)?-?$")
+
+
+def _label_cells(row: list[str]) -> bool:
+    """A key-value line such as 'Account:,123,Currency:,USD': a summary above the table."""
+    cells = [cell.strip() for cell in row if cell.strip()]
+    return any(cell.endswith(":") for cell in cells) or any(_NUMBER_OR_DATE.match(cell) for cell in cells)
+
+
+def find_header(rows: list[list[str]], header_row: int | None, has_header: bool,
+                ragged: bool = False) -> tuple[int, bool]:
     """(0-based index of the header row, or of the first data row; whether it is a header).
 
-    The header is the first row naming at least two known fields; failing that, the first row
-    of the table proper (the modal field count) if its cells are not numbers or dates."""
+    The header is the row naming the most known fields (at least two) among rows that hold
+    no numbers, dates or 'Label:' cells, preferring one followed by rows of its own width (the
+    table proper) over a preamble line that happens to name fields ('Account:,123,Currency:,USD').
+    Failing that, the first row of the table proper (the modal field count) if its cells are
+    not numbers or dates. `ragged`: rows may be shorter than the header (spreadsheets drop
+    trailing empty cells)."""
     if header_row is not None:
         return header_row - 1, has_header
+    best: tuple[tuple[bool, int, int], int] | None = None
     for index, row in enumerate(rows):
-        if headers.score(row) >= 2:
-            return index, True
+        named = headers.score(row)
+        if named < 2 or _label_cells(row):
+            continue
+        width = len(row)
+        stable = 0
+        for following in rows[index + 1:]:
+            if not any(cell.strip() for cell in following):
+                if stable:
+                    break
+                continue
+            if len(following) == width or (ragged and 1 <= len(following) <= width):
+                stable += 1
+            else:
+                break
+        key = (stable > 0, named, stable)
+        if best is None or key > best[0]:
+            best = (key, index)
+    if best is not None:
+        return best[1], True
     counts = Counter(len(row) for row in rows if len(row) > 1)
     if not counts:
         return 0, has_header
@@ -105,6 +138,25 @@ def find_header(rows: list[list[str]], header_row: int | None, has_header: bool)
         return start, False
     numeric = sum(1 for cell in rows[start] if cell.strip() and cell.strip()[0].isdigit())
     return start, numeric == 0
+
+
+def dedupe(header: list[str]) -> list[str]:
+    """Repeated column names made distinguishable: ING's 'Währung' after the balance and again
+    after the amount become 'Währung' and 'Währung (2)'. Which one a field reads is decided
+    by the mapping (jobs.importing.mapping.detect_columns)."""
+    seen: Counter = Counter()
+    taken = set(header)
+    out = []
+    for name in header:
+        seen[name] += 1
+        if name and seen[name] > 1:
+            n = seen[name]
+            while f"{name} ({n})" in taken:
+                n += 1
+            name = f"{name} ({n})"
+            taken.add(name)
+        out.append(name)
+    return out
 
 
 def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: str | None = None,
@@ -131,21 +183,20 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
     start, is_header = find_header(sample_rows, header_row, has_header)
     if start >= len(sample_rows):
         raise InputError(f"the header row {start + 1} is past the end of the file")
-    header = [cell.strip() for cell in sample_rows[start]] if is_header else None
-    if header is not None:
-        if not any(header):
-            raise InputError("the header row is empty", start + 1)
-        seen = Counter(header)
-        dupes = sorted(name for name, n in seen.items() if n > 1 and name)
-        if dupes:
-            raise InputError(f"duplicate column names in the header: {', '.join(dupes)}", start + 1)
+    header = dedupe([cell.strip() for cell in sample_rows[start]]) if is_header else None
+    if header is not None and not any(header):
+        raise InputError("the header row is empty", start + 1)
     width = len(sample_rows[start])
 
     def rows() -> Iterator[list[str]]:
         lines = _chain(sample, text)
         reader = csv.reader(lines, delimiter=delimiter)
+        # A record may span lines (a quoted field with line breaks, or a quote never closed
+        # that swallows the rest of the file): errors name the line where the record starts.
+        end = 0
         try:
             for number, row in enumerate(reader, start=1):
+                first, end = end + 1, reader.line_num
                 if number <= start + (1 if is_header else 0):
                     continue
                 if not row or all(not cell.strip() for cell in row):
@@ -153,13 +204,14 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
                 if len(row) != width:
                     if len(row) < width and number > start + 1 and _is_footer(row):
                         continue
-                    raise InputError(f"expected {width} fields as in the header, found {len(row)}", reader.line_num)
+                    spans = f" in the record on lines {first}-{end} (is a quote not closed?)" if end > first else ""
+                    raise InputError(f"expected {width} fields as in the header, found {len(row)}{spans}", first)
                 yield row
         except UnicodeDecodeError:
             raise InputError(f"bytes that are not {encoding}; give the encoding in the mapping",
                              reader.line_num + 1) from None
         except csv.Error as exc:
-            raise InputError(f"malformed CSV ({exc})", reader.line_num) from None
+            raise InputError(f"malformed CSV ({exc})", end + 1) from None
 
     return Table(header, rows(), start + 1, encoding, delimiter)
 
@@ -194,8 +246,8 @@ def xlsx_table(raw: IO[bytes], *, sheet: str | None = None, header_row: int | No
         except StopIteration:
             break
     sample = [_trim(row) for row in sample]
-    start, is_header = find_header(sample, header_row, has_header)
-    header = [cell.strip() for cell in sample[start]] if is_header and start < len(sample) else None
+    start, is_header = find_header(sample, header_row, has_header, ragged=True)
+    header = dedupe([cell.strip() for cell in sample[start]]) if is_header and start < len(sample) else None
 
     def rows() -> Iterator[list[str]]:
         width = len(header) if header else None
@@ -236,21 +288,33 @@ def _fit(row: list[str], width: int | None) -> list[str]:
         not cell.strip() for cell in row[width:]) else row
 
 
-def ofx_records(raw: IO[bytes]) -> Iterator[dict]:
-    """Transactions of every bank or card statement in an OFX/QFX file (SGML v1 or XML v2)."""
+def ofx_records(raw: IO[bytes], max_bytes: int) -> Iterator[dict]:
+    """Transactions of every bank or card statement in an OFX/QFX file (SGML v1 or XML v2).
+
+    The statement is read and parsed here, before any record is taken (at most `max_bytes`;
+    statements are small), from memory: ofxtools checks `"b" in source.mode`, which a gzip
+    stream (whose mode is an int) fails."""
     from ofxtools.Parser import OFXTree
 
+    content = raw.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise InputError(f"the OFX statement is larger than the upload limit ({max_bytes} bytes)")
     tree = OFXTree()
     try:
-        root = tree.parse(raw)
+        root = tree.parse(io.BytesIO(content))
     except Exception as exc:
         raise InputError(f"the OFX file could not be parsed ({exc})") from None
-    found = False
-    for statement in [*root.iter("STMTRS"), *root.iter("CCSTMTRS")]:
+    statements = [*root.iter("STMTRS"), *root.iter("CCSTMTRS")]
+    if not any(True for statement in statements for _ in statement.iter("STMTTRN")):
+        raise InputError("the OFX file holds no statement transactions (STMTTRN)")
+    return _ofx_transactions(statements)
+
+
+def _ofx_transactions(statements: list) -> Iterator[dict]:
+    for statement in statements:
         currency = statement.findtext("CURDEF") or ""
         account = statement.findtext("BANKACCTFROM/ACCTID") or statement.findtext("CCACCTFROM/ACCTID") or ""
         for entry in statement.iter("STMTTRN"):
-            found = True
             fields = {child.tag: (child.text or "").strip() for child in entry}
             posted = fields.get("DTPOSTED", "")[:8]
             name = fields.get("NAME") or entry.findtext("PAYEE/NAME") or ""
@@ -264,5 +328,3 @@ def ofx_records(raw: IO[bytes]) -> Iterator[dict]:
                 "description": fields.get("MEMO", ""),
                 "reference": fields.get("CHECKNUM") or fields.get("REFNUM") or "",
             }
-    if not found:
-        raise InputError("the OFX file holds no statement transactions (STMTTRN)")

@@ -2,9 +2,15 @@
 
 A bank export writes one convention per column, so Zenith reads the entire column before
 deciding: 03/04/2024 is day-first if any date in that column has a day above 12 (and
-month-first if any has a month-position value above 12); "1.234,56" settles the decimal
-comma for every amount. A column whose values fit both readings is refused with a request
-for a mapping: nothing is guessed.
+month-first if any has a month-position value above 12), whether written with '/', '-' or
+'.'; "1.234,56" settles the decimal comma for every amount. A column whose values fit both
+readings is refused with a request for a mapping: nothing is guessed.
+
+A few dates in another format than the column's (a slash date among ISO ones) do not decide
+the column: each is read on its own, and one that fits both orders fails its record as
+ambiguous. Likewise a column whose amounts each show their own decimal separator
+("1,234.56" next to "1.234,56") is read value by value, unless some value could be read
+either way.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import dataclasses
 import re
 
 from ..datatypes.base import RecordRejected
-from ..datatypes.fields import parse_amount, parse_date
+from ..datatypes.fields import ISO_4217, parse_amount, parse_date
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COMPACT = re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
-_YMD = re.compile(r"^\d{4}[/.]\d{1,2}[/.]\d{1,2}$")
+_YMD = re.compile(r"^\d{4}([/.-])\d{1,2}\1\d{1,2}$")
 _DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})$")
 _DIGITS = re.compile(r"[\d.,\s'\u00a0\u202f]+")
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF", "Fr.": "CHF"}
@@ -34,10 +40,12 @@ class DateColumn:
     day_first_evidence: int = 0
     month_first_evidence: int = 0
     slashed: int = 0
+    dashed: int = 0
     dotted: int = 0
     iso: int = 0
     compact: int = 0
     two_digit_years: int = 0
+    undecided: int = 0  # numeric day/month dates that fit both orders (03/04/2024)
     other: int = 0
     example: str = ""
 
@@ -60,30 +68,49 @@ class DateColumn:
             self.two_digit_years += 1
         if sep == ".":
             self.dotted += 1
-            return
-        self.slashed += 1
+        elif sep == "-":
+            self.dashed += 1
+        else:
+            self.slashed += 1
         if first > 12 >= second:
             self.day_first_evidence += 1
             self.example = self.example or text
         elif second > 12 >= first:
             self.month_first_evidence += 1
             self.example = self.example or text
+        elif first != second:
+            self.undecided += 1
+
+    @property
+    def numeric(self) -> int:
+        return self.slashed + self.dashed + self.dotted
 
     def decide(self, day_first: bool | None = None) -> dict:
         """The column's reading. Raises AmbiguousColumn when it cannot be decided."""
-        if self.slashed and day_first is None:
+        total = self.numeric + self.iso + self.compact + self.other
+        convention = self.numeric * 2 > total  # day/month dates are the column's format
+        if day_first is None and self.numeric:
             if self.day_first_evidence and self.month_first_evidence:
-                raise AmbiguousColumn(
-                    f"column '{self.name}' mixes day-first and month-first dates; give the date format in the mapping")
-            if not self.day_first_evidence and not self.month_first_evidence:
+                if convention:
+                    raise AmbiguousColumn(
+                        f"column '{self.name}' mixes day-first and month-first dates; give the date format in the "
+                        "mapping")
+            elif self.day_first_evidence or self.month_first_evidence:
+                day_first = bool(self.day_first_evidence)
+            elif not self.undecided or not (self.slashed + self.dashed):
+                day_first = True  # only dotted dates (DD.MM by convention) or days equal to months
+            elif convention:
                 raise AmbiguousColumn(
                     f"every date in column '{self.name}' fits both DD/MM/YYYY and MM/DD/YYYY; say which in the "
                     "mapping (\"day_first\": true or false, or a \"date_format\")")
-            day_first = bool(self.day_first_evidence)
-        pattern = ("DD/MM/YYYY" if day_first else "MM/DD/YYYY") if self.slashed else (
-            "DD.MM.YYYY" if self.dotted else "YYYYMMDD" if self.compact and not self.iso else "YYYY-MM-DD")
-        if self.two_digit_years and pattern[-4:] == "YYYY":
-            pattern = pattern[:-2]
+        if convention or (self.numeric and day_first is not None and not (self.iso or self.compact)):
+            sep = max(("/", self.slashed), ("-", self.dashed), (".", self.dotted), key=lambda item: item[1])[0]
+            order = ("DD", "MM") if day_first or day_first is None else ("MM", "DD")
+            pattern = f"{order[0]}{sep}{order[1]}{sep}YYYY"
+            if self.two_digit_years * 2 > self.numeric:
+                pattern = pattern[:-2]
+        else:
+            pattern = "YYYYMMDD" if self.compact > self.iso else "YYYY-MM-DD"
         return {"column": self.name, "day_first": day_first, "pattern": pattern}
 
 
@@ -92,7 +119,8 @@ class NumberColumn:
     name: str
     decimal_dot: int = 0
     decimal_comma: int = 0
-    ambiguous: int = 0
+    ambiguous: int = 0  # 1,234 or 1.234: a thousands group or three decimals
+    ambiguous_comma: int = 0
     parentheses: int = 0
     trailing_minus: int = 0
     symbols: dict = dataclasses.field(default_factory=dict)
@@ -106,13 +134,14 @@ class NumberColumn:
             if symbol in text:
                 self.symbols[code] = self.symbols.get(code, 0) + 1
         for code in _CODE.findall(text):
-            self.symbols[code] = self.symbols.get(code, 0) + 1
+            if code in ISO_4217:  # "TBD" or "N/A" in an amount column is no currency
+                self.symbols[code] = self.symbols.get(code, 0) + 1
         if text.startswith("(") and text.endswith(")"):
             self.parentheses += 1
         if text.endswith("-"):
             self.trailing_minus += 1
         digits = "".join(_DIGITS.findall(text)).replace(" ", "").replace("'", "").replace("\u00a0", "")
-        digits = digits.replace("\u202f", "")
+        digits = digits.replace("\u202f", "").strip(".,")  # "Fr. 12.50": the symbol's dot is no separator
         dot, comma = digits.rfind("."), digits.rfind(",")
         if dot >= 0 and comma >= 0:
             if dot > comma:
@@ -131,23 +160,39 @@ class NumberColumn:
                 self.decimal_dot += 1
             else:
                 self.decimal_comma += 1
-        elif after in (1, 2):
+        elif after != 3 or digits[:last].lstrip("-+(") in ("", "0"):
+            # 12,5 / 0,125 / 1.2345: no thousands group has other than three digits or starts with 0
             if separator == ".":
                 self.decimal_dot += 1
             else:
                 self.decimal_comma += 1
         else:
             self.ambiguous += 1
+            self.ambiguous_comma += separator == ","
             self.example = self.example or text
 
-    def decide(self, decimal_separator: str | None = None) -> dict:
+    def decide(self, decimal_separator: str | None = None, thousands_separator: str | None = None) -> dict:
+        """The column's decimal separator; None when the column mixes conventions but every value
+        shows its own (each is then read on its own). Raises AmbiguousColumn when undecidable."""
+        if decimal_separator is None and thousands_separator in (",", "."):
+            decimal_separator = "," if thousands_separator == "." else "."
+        dot, comma = self.decimal_dot, self.decimal_comma
+        if thousands_separator is not None:
+            # "," and "." do not group thousands here: 1,234 can only have a decimal comma
+            comma += self.ambiguous_comma
+            dot += self.ambiguous - self.ambiguous_comma
+        if decimal_separator is None and thousands_separator is not None and dot and comma:
+            raise AmbiguousColumn(f"column '{self.name}' mixes decimal points and decimal commas; give "
+                                  "\"decimal_separator\" in the mapping")
         if decimal_separator is None:
-            if self.decimal_dot and self.decimal_comma:
-                raise AmbiguousColumn(f"column '{self.name}' mixes decimal points and decimal commas; give the "
-                                      "decimal separator in the mapping")
-            if self.decimal_comma:
+            if dot and comma:
+                if self.ambiguous:
+                    raise AmbiguousColumn(
+                        f"column '{self.name}' mixes decimal points and decimal commas, and values such as "
+                        f"{self.example!r} could be either; give \"decimal_separator\" in the mapping")
+            elif comma:
                 decimal_separator = ","
-            elif self.decimal_dot:
+            elif dot:
                 decimal_separator = "."
             elif self.ambiguous:
                 raise AmbiguousColumn(
@@ -155,8 +200,11 @@ class NumberColumn:
                     "decimal one; give \"decimal_separator\" in the mapping")
             else:
                 decimal_separator = "."
-        return {"column": self.name, "decimal_separator": decimal_separator,
-                "currency_symbols": sorted(self.symbols)}
+        decision = {"column": self.name, "decimal_separator": decimal_separator,
+                    "currency_symbols": sorted(self.symbols)}
+        if thousands_separator is not None:
+            decision["thousands_separator"] = thousands_separator
+        return decision
 
 
 def to_iso_date(value: str, day_first: bool | None, date_format: str | None) -> str:
@@ -172,12 +220,12 @@ def to_iso_date(value: str, day_first: bool | None, date_format: str | None) -> 
         return text
 
 
-def to_decimal(value: str, decimal_separator: str) -> str | None:
+def to_decimal(value: str, decimal_separator: str | None, thousands_separator: str | None = None) -> str | None:
     """A canonical decimal string, None for an empty cell, or the raw text if unreadable."""
     text = (value or "").strip()
     if not text:
         return None
     try:
-        return str(parse_amount(text, decimal_separator=decimal_separator))
+        return str(parse_amount(text, decimal_separator=decimal_separator, thousands_separator=thousands_separator))
     except RecordRejected:
         return text

@@ -52,8 +52,9 @@ def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) 
         # One staging table per session instead of one per batch (creating and dropping it
         # cost ~2.5 ms of a ~20 ms batch commit, measured). IF NOT EXISTS keeps this correct
         # behind pgbouncer's transaction pooling, where the next transaction may run on a
-        # server connection that has not created it yet; the rows are deleted after use and
-        # rolled back with a failed transaction, so the table is empty between uses.
+        # server connection that has not created it yet. It is emptied with TRUNCATE, not
+        # DELETE: temporary tables are never vacuumed, so deleted rows piled up and every
+        # batch scanned all earlier ones (a session's 2,000th batch took 5x its first).
         cursor.execute(
             f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT PRESERVE ROWS AS '
             f'SELECT {column_list} FROM "{table}" WITH NO DATA'
@@ -66,7 +67,7 @@ def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) 
             f'ON CONFLICT ({conflict}) DO NOTHING RETURNING "{marker}"'
         )
         inserted = {row[0] for row in cursor.fetchall()}
-        cursor.execute(f'DELETE FROM "{stage}"')
+        cursor.execute(f'TRUNCATE "{stage}"')
     return inserted
 
 

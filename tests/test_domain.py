@@ -359,8 +359,12 @@ def test_embedding_of_stored_transactions_and_find_similar_for_one(project, star
     url = f"/api/v1/projects/{project.id}/transactions/{{}}/similar"
     top1 = 0
     for a, b, _ in truth["pairs"]:
-        body = client.get(url.format(b), {"k": 1}).json()
-        top1 += body["results"][0]["external_id"] in true_groups[a] - {b}
+        # Rows are stored by two workers at once, so their order (the tie-break between
+        # texts with identical vectors, such as case variants) differs from run to run: a
+        # true partner tied with the first result is a hit.
+        results = client.get(url.format(b), {"k": 5}).json()["results"]
+        top1 += any(r["external_id"] in true_groups[a] - {b} and r["similarity"] == results[0]["similarity"]
+                    for r in results)
     first = client.get(url.format(truth["pairs"][0][1]), {"k": 3}).json()
     report("embedding_of_stored_transactions", {"transactions": len(ledger),
                                                 "find_similar_top1": f"{top1}/{len(truth['pairs'])}"})

@@ -11,13 +11,21 @@ def _row(cells: list) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _label(run: dict) -> str:
+    z = run["zenith"]
+    return (z["via"] + (" + throttle" if run.get("throttle_active") else "")
+            + (" + status load" if run.get("status_load") else "")
+            + (" (2,000 batches)" if run.get("many_batches") else ""))
+
+
 def write_performance_doc(results: dict, path: Path) -> None:
     m = results["machine"]
     lines = [
         "# Performance",
         "",
-        "Measured with `make bench` (`bench/run.py`); every figure below comes from",
-        "`bench/out/results.json` of that run. Re-run it after changing the batch path.",
+        "Measured with `make bench` (`bench/run.py`); every figure in the tables below comes from",
+        "[`performance-results.json`](performance-results.json), that run's output (`--write-docs`",
+        "writes both). Re-run it after changing the batch path.",
         "",
         "## Machine",
         "",
@@ -31,19 +39,21 @@ def write_performance_doc(results: dict, path: Path) -> None:
         "file, in 1 and in 2 processes. Zenith's figure is end to end: upload over HTTP to a real",
         "gunicorn (or `manage.py submit_job`), batching, workers, finalizer.",
         "",
-        _row(["items", "path", "workers", "Zenith items/s", "ref 1p items/s", "ref 2p items/s",
+        "Where a run was repeated, Zenith's figure is the median and the spread is every run's.",
+        "",
+        _row(["items", "path", "workers", "Zenith items/s", "spread", "ref 1p items/s", "ref 2p items/s",
               "Zenith / ref 2p", "submit s", "finalize lag ms", "batches x size", "window"]),
-        _row(["---"] * 11),
+        _row(["---"] * 12),
     ]
     for run in results["runs"]:
         z, ref = run["zenith"], run["reference"]
         ref1 = ref.get("1") or ref.get(1)
         ref2 = ref.get("2") or ref.get(2)
-        label = z["via"] + (" + throttle" if run.get("throttle_active") else "")
-        label += (" + status load" if run.get("status_load") else "")
-        label += (" (2,000 batches)" if run.get("many_batches") else "")
+        repeats = z.get("repeats_items_per_second") or []
+        spread = f"{min(repeats):,}-{max(repeats):,}" if len(repeats) > 1 else ""
         lines.append(_row([
-            f"{z['items']:,}", label, z["workers"], f"{z['items_per_second']:,}", f"{ref1['items_per_second']:,}",
+            f"{z['items']:,}", _label(run), z["workers"], f"{z['items_per_second']:,}", spread,
+            f"{ref1['items_per_second']:,}",
             f"{ref2['items_per_second']:,}", f"{z['items_per_second'] / ref2['items_per_second']:.2f}",
             z["submit_seconds"], z["finalize_lag_ms"], f"{z['batches']} x {z['batch_size']}", z["window"],
         ]))
@@ -51,13 +61,18 @@ def write_performance_doc(results: dict, path: Path) -> None:
         "",
         "## Memory",
         "",
-        _row(["items", "path", "workers", "web peak RSS MB", "worker peak RSS MB", "worker RSS growth MB",
+        "Worker RSS is listed for every process of the pool (its parent and RQ-scheduler child",
+        "included); growth is the largest of any process from its first sample to its peak.",
+        "",
+        _row(["items", "path", "workers", "web peak RSS MB", "pool processes' peak RSS MB", "worker RSS growth MB",
               "Redis peak MB", "Redis growth MB", "rows in PostgreSQL", "accounting identity"]),
         _row(["---"] * 10),
     ]
     for run in results["runs"]:
         z = run["zenith"]
-        lines.append(_row([f"{z['items']:,}", z["via"], z["workers"], z["web_peak_rss_mb"], z["worker_peak_rss_mb"],
+        each = z.get("worker_peak_rss_mb_each") or [z["worker_peak_rss_mb"]]
+        lines.append(_row([f"{z['items']:,}", _label(run), z["workers"], z["web_peak_rss_mb"],
+                           ", ".join(map(str, each)),
                            z["worker_rss_growth_mb"], z["redis_peak_mb"], z["redis_growth_mb"],
                            f"{z['rows_in_postgres']:,}", "holds" if z["accounting_identity"] else "BROKEN"]))
     loads = [run["zenith"]["status_load"] for run in results["runs"] if run["zenith"].get("status_load")]
@@ -68,6 +83,19 @@ def write_performance_doc(results: dict, path: Path) -> None:
                   f"{load['requests'] / max(load['achieved_rps'], 1):.0f} s while a job ran: achieved "
                   f"{load['achieved_rps']} requests/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
                   f"max {load['max_ms']} ms, {load['errors']} errors."]
+    profiles = [(run, run["zenith"]["profile"]) for run in results["runs"] if run["zenith"].get("profile")]
+    if profiles:
+        lines += ["", "## Profiles", "",
+                  "py-spy sampled the running threads (200 Hz, not idle ones) of the process tree for "
+                  f"{profiles[0][1]['seconds']} s; each sample is charged to the deepest frame on its stack that "
+                  "belongs to one of these stages (raw stacks in `bench/out/`).", ""]
+        for run, profile in profiles:
+            z = run["zenith"]
+            who = "worker pool" if profile["kind"] == "workers" else "web (gunicorn, during the status load)"
+            lines += [f"**{who}**, {z['items']:,} items, {z['workers']} workers, {profile['samples']:,} samples:", "",
+                      _row(["stage", "% of samples"]), _row(["---", "---"])]
+            lines += [_row([stage, share]) for stage, share in profile["stage_percent"].items()]
+            lines.append("")
     throttles = [run["zenith"]["throttle"] for run in results["runs"] if run["zenith"].get("throttle")]
     if throttles:
         lines += ["", "## Throttle cost", "",

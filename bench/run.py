@@ -218,9 +218,11 @@ class Sampler(threading.Thread):
         mb = 2 ** 20
         web = [v for k, v in self.rss.items() if k.startswith("web")]
         workers = {k: v for k, v in self.rss.items() if k.startswith("workers")}
+        # The pool's parent and its scheduler child are in `workers` too; every process is listed.
         return {
             "web_peak_rss_mb": round(max(web) / mb) if web else None,
             "worker_peak_rss_mb": round(max(workers.values()) / mb) if workers else None,
+            "worker_peak_rss_mb_each": sorted(round(v / mb) for v in workers.values()),
             "worker_rss_growth_mb": round(max((v - self.first_rss[k]) for k, v in workers.items()) / mb, 1)
             if workers else None,
             "redis_peak_mb": round(self.redis_peak / mb, 1),
@@ -298,8 +300,96 @@ def wait_workers(count: int, timeout: float = 60) -> None:
     raise RuntimeError("workers did not start")
 
 
+PROFILE_SECONDS = 20
+
+# Where a sample's time goes: the deepest frame on its stack that matches one of these
+# (file fragment, function or "" for any) names its stage.
+STAGES = {
+    "workers": [
+        ("validate records", "jobs/datatypes/", ""),
+        ("decode payload", "jobs/payloads.py", ""),
+        ("persist (COPY + INSERT ... ON CONFLICT)", "jobs/persistence.py", ""),
+        ("commit", "django/db/backends/base/base.py", "commit"),
+        ("commit", "django/db/transaction.py", "__exit__"),
+        ("job counters, window, claim", "jobs/services/", ""),
+        ("job counters, window, claim", "jobs/dispatch.py", ""),
+        ("Redis round trips (RQ, breaker, metrics, throttle)", "redis/", ""),
+        ("RQ's own bookkeeping", "rq/", ""),
+    ],
+    "web": [
+        ("authentication", "rest_framework/authentication.py", ""),
+        ("authentication", "jobs/api/authentication.py", ""),
+        ("SQL (psycopg: send, wait for PostgreSQL, decode)", "psycopg/", ""),
+        ("SQL (psycopg: send, wait for PostgreSQL, decode)", "django/db/backends/", ""),
+        ("build payload", "jobs/api/serializers.py", ""),
+        ("build payload", "jobs/selectors.py", ""),
+        ("render JSON", "rest_framework/renderers.py", ""),
+        ("metrics (django-prometheus)", "django_prometheus/", ""),
+        ("metrics (django-prometheus)", "prometheus_client/", ""),
+        ("DRF dispatch", "rest_framework/", ""),
+        ("Django request handling", "django/", ""),
+        ("gunicorn", "gunicorn/", ""),
+    ],
+}
+
+
+class Profiler:
+    """py-spy over a process tree (sampling only threads that are running, no --idle), summed
+    into stages: what a profile of that part of Zenith says its CPU time goes to."""
+
+    def __init__(self, kind: str, pid: int):
+        self.kind = kind
+        self.output = OUT / f"profile-{kind}.txt"
+        self.proc = None
+        spy = Path(sys.executable).with_name("py-spy")
+        if not spy.exists():
+            print("[profile] py-spy is not installed (pip install -r requirements-dev.txt); skipped")
+            return
+        self.proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
+                                      "--rate", "200", "--duration", str(PROFILE_SECONDS), "--format", "raw",
+                                      "--output", str(self.output)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+    def finish(self) -> dict | None:
+        if self.proc is None:
+            return None
+        try:
+            self.proc.wait(PROFILE_SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        if not self.output.exists():
+            return None
+        return summarize_profile(self.output.read_text(), self.kind)
+
+
+def summarize_profile(folded: str, kind: str) -> dict:
+    stages: dict[str, int] = {}
+    total = 0
+    for line in folded.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = stack.split(";")
+        stage = "other (interpreter, imports, idle loops)"
+        for frame in reversed(frames):
+            matched = next((name for name, path, func in STAGES[kind]
+                            if path in frame and (not func or frame.startswith(func + " "))), None)
+            if matched:
+                stage = matched
+                break
+        stages[stage] = stages.get(stage, 0) + samples
+    shares = {name: round(100 * n / total, 1) for name, n in sorted(stages.items(), key=lambda kv: -kv[1])}
+    return {"kind": kind, "samples": total, "seconds": PROFILE_SECONDS, "stage_percent": shares,
+            "file": str(OUT.relative_to(ROOT) / f"profile-{kind}.txt")}
+
+
 def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | None = None,
-           status_load: dict | None = None, batch_size: int | None = None) -> dict:
+           status_load: dict | None = None, batch_size: int | None = None, profile: str | None = None) -> dict:
+    """One end-to-end run. `profile` ("workers" or "web") samples those processes with py-spy
+    for PROFILE_SECONDS while the job runs (or while the status load runs)."""
     from django.contrib.auth import get_user_model
     from django.db.models import Max
     from rest_framework.authtoken.models import Token
@@ -319,8 +409,9 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
     port = free_port(18900)
     OUT.mkdir(parents=True, exist_ok=True)
     pool = start([sys.executable, "manage.py", "zenith_worker", "--processes", str(workers)], env, OUT / "workers.log")
-    web = start([sys.executable, "-m", "gunicorn", "zenith.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", "2", "--threads", "4", "--timeout", "900"], env, OUT / "web.log")
+    web = start([sys.executable, "-m", "gunicorn", "zenith.wsgi:application", "--config", "python:zenith.gunicorn_conf",
+                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "900"],
+                env, OUT / "web.log")
     try:
         wait_port(port)
         wait_workers(workers)
@@ -336,6 +427,10 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
                             "--project", project.id], cwd=ROOT, env=env, check=True, capture_output=True)
             submit_seconds = time.perf_counter() - started
             job_id = ProcessingJob.objects.get(project=project).id
+        profiler = None
+        if profile:
+            time.sleep(2.0)  # past the first batches' start-up
+            profiler = Profiler(profile, web.pid if profile == "web" else pool.pid)
         load = None
         if status_load:
             load = status_endpoint_load(port, token.key, job_id, **status_load)
@@ -362,6 +457,8 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
         }
         if load:
             result["status_load"] = load
+        if profiler:
+            result["profile"] = profiler.finish()
         return result
     finally:
         stop(web)
@@ -466,19 +563,32 @@ def machine() -> dict:
             "date": dt.date.today().isoformat()}
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median items/s, carrying every repeat's figure for the spread."""
+    ordered = sorted(runs, key=lambda r: r["items_per_second"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["repeats_items_per_second"] = [r["items_per_second"] for r in runs]
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="Item counts, comma-separated.")
     parser.add_argument("--workers", default="1,2,4", help="Worker processes to try on the smallest size.")
-    parser.add_argument("--large-workers", type=int, default=2, help="Worker processes for the larger sizes.")
+    parser.add_argument("--large-workers", default="1,2,4", help="Worker processes for the larger sizes.")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="Runs per worker count on the smallest size (the median is reported, with the spread).")
     parser.add_argument("--status-load", action="store_true", help="Load-test the status endpoint (30 s at 200/s).")
-    parser.add_argument("--write-docs", action="store_true", help="Write the figures into docs/performance.md.")
+    parser.add_argument("--no-profile", action="store_true", help="Skip the py-spy profiles of workers and web.")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="Write the figures into docs/performance.md and docs/performance-results.json.")
     args = parser.parse_args()
 
     setup_django()
     ensure_database()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     worker_counts = [int(w) for w in args.workers.split(",") if w]
+    large_counts = [int(w) for w in args.large_workers.split(",") if w]
     results: dict = {"machine": machine(), "runs": []}
     print(json.dumps(results["machine"], indent=2))
     for index, size in enumerate(sizes):
@@ -487,34 +597,40 @@ def main() -> None:
         for ref in refs.values():
             print(f"[reference] {size:,} items, {ref['processes']} process(es): {ref['items_per_second']:,} items/s "
                   f"({ref['seconds']} s)")
-        counts = worker_counts if index == 0 else [args.large_workers]
-        for workers in counts:
-            run = zenith(files["csv"], workers)
+        last = index == len(sizes) - 1
+        for workers in (worker_counts if index == 0 else large_counts):
+            profile = "workers" if last and workers == 2 and not args.no_profile else None
+            repeats = args.repeat if index == 0 else 1
+            run = _median_run([zenith(files["csv"], workers, profile=profile if i == 0 else None)
+                               for i in range(repeats)])
             run["ratio_to_2p_reference"] = round(run["items_per_second"] / refs[2]["items_per_second"], 3)
             print(f"[zenith] {json.dumps(run)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": run})
         if index == 0:
-            run = zenith(files["jsonl"], args.large_workers, via="submit_job")
+            run = zenith(files["jsonl"], 2, via="submit_job")
             print(f"[zenith submit_job] {json.dumps(run)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": run})
-            many = zenith(files["csv"], args.large_workers, batch_size=max(1, size // 2000))
+            many = zenith(files["csv"], 2, batch_size=max(1, size // 2000))
             print(f"[zenith 2,000 batches] {json.dumps(many)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": many, "many_batches": True})
-            throttled = zenith(files["csv"], args.large_workers, extra_env={"ZENITH_DATA_TYPES_JSON": json.dumps(
+            throttled = zenith(files["csv"], 2, extra_env={"ZENITH_DATA_TYPES_JSON": json.dumps(
                 {"transaction": {"rate_limit": "100000/s", "item_rate_limit": "10000000/s"}})})
             throttled["throttle"] = throttle_cost()
             print(f"[zenith throttled] {json.dumps(throttled)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": throttled, "throttle_active": True})
-        if args.status_load and index == len(sizes) - 1:
-            loaded = zenith(files["csv"], args.large_workers, status_load={"rate": 200, "seconds": 30})
+        if args.status_load and last:
+            loaded = zenith(files["csv"], 2, status_load={"rate": 200, "seconds": 30},
+                            profile=None if args.no_profile else "web")
             print(f"[zenith + status load] {json.dumps(loaded)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    text = json.dumps(results, indent=2, default=str)
+    (OUT / "results.json").write_text(text)
     print(f"results written to {OUT / 'results.json'}")
     if args.write_docs:
         from bench.report import write_performance_doc
 
+        (ROOT / "docs" / "performance-results.json").write_text(text + "\n")
         write_performance_doc(results, ROOT / "docs" / "performance.md")
 
 

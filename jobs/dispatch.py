@@ -9,7 +9,8 @@ flushed Redis easy to recover from (the reconciler re-sends what PostgreSQL says
 
 Priorities 1-10 map to three bands of each queue (8-10 high, 4-7 normal, 1-3 low) that
 workers drain in that order. Within a band the first three batches of a job go to the front
-of the queue, as in the seed, so a new job shows progress quickly.
+of the queue (ahead of every job already waiting there, in their own order 1, 2, 3), as in the
+seed, so a new job shows progress quickly; its later batches join at the back.
 
 Every message is sent after the transaction that marked its batch queued commits
 (`on_commit`), carries only the batch id, and has its RQ job id stored on the batch first, so
@@ -114,7 +115,10 @@ def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None =
         return Window(0)
     spec = get_data_type(job.data_type)
     kept = None
-    for batch_id, number, rq_job_id in picked:
+    # Each at_front send pushes onto the head of the queue, so the front batches go in reverse
+    # to come out as 1, 2, 3 (on_commit runs the sends in the order they are registered).
+    front = [row for row in picked if row[1] <= FRONT_BATCHES]
+    for batch_id, number, rq_job_id in [*reversed(front), *picked[len(front):]]:
         if keep_for is not None and rq_job_id == keep_for:
             kept = batch_id
         else:

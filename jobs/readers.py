@@ -167,10 +167,12 @@ class JsonScanner:
                 value, end = self.decoder.raw_decode(self.buf, self.pos)
                 break
             except json.JSONDecodeError as exc:
+                # Counted before the refill: a refill at the end of the data still moves the
+                # buffer (and base_line) under exc.pos, which would then name a later line.
+                line = self.base_line + self.buf.count("\n", 0, exc.pos)
                 if len(self.buf) - self.pos < _MAX_RECORD_CHARS and self._refill():
                     continue
-                raise InputError(f"invalid JSON ({exc.msg})",
-                                 self.base_line + self.buf.count("\n", 0, exc.pos)) from None
+                raise InputError(f"invalid JSON ({exc.msg})", line) from None
         source = self.buf[self.pos:end] if raw else None
         self.pos = end
         if self.pos > _CHUNK:

@@ -370,3 +370,171 @@ def test_schema_and_docs_are_served_locally(api_users):
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "swagger-ui" in html and "cdn" not in html.lower() and "http://" not in html.replace("http://testserver", "")
+
+
+# --- audit follow-ups: ETA, O(1) status, item backlog, line numbers ----------------------
+
+def _run_batches(job_id, count: int) -> None:
+    """Runs the job's first `count` batches in this process, as a worker would (real
+    processing: the counters and started_at move through the services, not by hand)."""
+    from jobs.services.execution import run_batch
+
+    for _ in range(count):
+        batch = Batch.objects.filter(job_id=job_id, status="queued").order_by("number").first()
+        assert batch is not None, "no queued batch to run"
+        run_batch(batch.id, worker_name="test")
+
+
+def _parse_iso(text: str):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_eta_and_throughput_from_observed_progress(api_users, redis):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from jobs.selectors import job_progress
+
+    client = api_client(api_users["alice"])
+    # 10 batches of 20 items, each item ~10 ms: a batch takes a measurable ~0.2 s.
+    job_id = submit(client, data_type="probe", items=records(200, sleep_ms=10), batch_size=20).json()["job_id"]
+
+    pending = client.get(f"/api/v1/batch-jobs/{job_id}").json()
+    assert (pending["status"], pending["started_at"]) == ("pending", None)
+    assert (pending["estimated_completion_time"], pending["eta_seconds"], pending["throughput_per_second"]) == (
+        None, None, None)  # nothing observed yet: no rate, and no division by zero
+
+    _run_batches(job_id, 4)
+    job = ProcessingJob.objects.get(id=job_id)
+    assert (job.status, job.items_processed, job.completed_at) == ("processing", 80, None)
+
+    before = timezone.now()
+    body = client.get(f"/api/v1/batch-jobs/{job_id}").json()
+    after = timezone.now()
+    assert body["status"] == "processing" and body["progress_percent"] == 40.0
+    throughput, eta_seconds = body["throughput_per_second"], body["eta_seconds"]
+    # Observed: 80 items over the time since the first batch started.
+    assert throughput > 0
+    slowest = 80 / (after - job.started_at).total_seconds()
+    fastest = 80 / (before - job.started_at).total_seconds()
+    assert slowest * 0.99 - 0.01 <= throughput <= fastest * 1.01 + 0.01, (slowest, throughput, fastest)
+    # The remaining 120 items at that rate, from the moment of the request.
+    assert eta_seconds == pytest.approx(120 / throughput, rel=0.01, abs=0.1)
+    eta = _parse_iso(body["estimated_completion_time"])
+    assert eta > after
+    remaining, margin = dt.timedelta(seconds=eta_seconds), dt.timedelta(seconds=0.2)
+    assert before + remaining - margin <= eta <= after + remaining + margin
+
+    # The same rule with a fixed clock, exactly: 80 items in 10 s -> 8/s -> 120 / 8 = 15 s.
+    at = job.started_at + dt.timedelta(seconds=10)
+    progress = job_progress(job, now=at)
+    assert (progress.throughput_per_second, progress.eta_seconds) == (8.0, 15.0)
+    assert progress.estimated_completion_time == at + dt.timedelta(seconds=15)
+
+    # Started but nothing finished yet, or no time elapsed: no rate and no ETA, never an error.
+    job.items_processed = 0
+    assert job_progress(job, now=at).estimated_completion_time is None
+    job.refresh_from_db()
+    assert job_progress(job, now=job.started_at).throughput_per_second is None
+
+    drain(job_id)
+    done = client.get(f"/api/v1/batch-jobs/{job_id}").json()
+    assert done["status"] == "completed"
+    assert (done["estimated_completion_time"], done["eta_seconds"]) == (None, None)
+    job.refresh_from_db()
+    assert done["throughput_per_second"] == pytest.approx(
+        200 / (job.completed_at - job.started_at).total_seconds(), rel=0.01, abs=0.01)
+
+
+@pytest.mark.parametrize("token_cache_seconds,expected", [(0, 2), (30, 1)])
+def test_status_endpoint_query_count_does_not_grow_with_the_job(api_users, redis, settings, token_cache_seconds,
+                                                                 expected):
+    """GET /api/v1/batch-jobs/{id} is O(1) in the job's size: 2 queries (the token with its
+    user, the job with its project), or 1 while the token is remembered (the polling case,
+    jobs.api.authentication), whether the job has 1 batch or 200, pending, half done or done."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.api.authentication import forget_tokens
+
+    settings.ZENITH_TOKEN_CACHE_SECONDS = token_cache_seconds
+    forget_tokens()
+    client = api_client(api_users["alice"])
+    small = submit(client, items=records(1)).json()
+    large = submit(client, items=records(200), batch_size=1).json()
+    assert (small["total_batches"], large["total_batches"]) == (1, 200)
+
+    def queries(job_id) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"/api/v1/batch-jobs/{job_id}")
+        assert response.status_code == 200
+        return [query["sql"] for query in captured.captured_queries]
+
+    counts = {"small": len(queries(small["job_id"])), "large": len(queries(large["job_id"]))}
+    _run_batches(large["job_id"], 100)
+    drain(small["job_id"])
+    counts["large, half done"] = len(queries(large["job_id"]))
+    counts["small, completed"] = len(queries(small["job_id"]))
+    assert set(counts.values()) == {expected}, counts
+    assert not any('"jobs_batch"' in sql for sql in queries(large["job_id"]))
+
+
+def test_item_backlog_over_limit_refuses_submissions(api_users, redis, settings):
+    settings.ZENITH_ADMISSION_MAX_BACKLOG_ITEMS = 150
+    client = api_client(api_users["alice"])
+    first = submit(client, items=records(150))
+    assert first.status_code == 201  # 150 waiting is at the limit, not over it
+    first_id = first.json()["job_id"]
+    over = submit(client, items=records(1))
+    assert over.status_code == 201  # admission looks at the backlog before this job: 150
+    over_id = over.json()["job_id"]
+    messages_before = {key: redis.lrange(key, 0, -1) for key in redis.keys("rq:queue:*")}
+
+    response = submit(client)
+    assert response.status_code == 429, response.content
+    assert response["Retry-After"] == "60"
+    body = response.json()
+    assert body["code"] == "overloaded"
+    assert body["detail"] == "Zenith is overloaded: 151 items are waiting (limit 150). Try again later."
+    # Nothing of the refused submission is left behind.
+    assert sorted(str(pk) for pk in ProcessingJob.objects.values_list("id", flat=True)) == sorted([first_id, over_id])
+    assert Batch.objects.exclude(job_id__in=[first_id, over_id]).count() == 0
+    assert BatchPayload.objects.exclude(batch__job_id__in=[first_id, over_id]).count() == 0
+    assert {key: redis.lrange(key, 0, -1) for key in redis.keys("rq:queue:*")} == messages_before
+
+    drain(first_id)  # finished work leaves the backlog: 1 item waiting now
+    assert submit(client).status_code == 201
+
+
+@pytest.mark.parametrize("case,name,content,line", [
+    ("jsonl", "x.jsonl", b'{"id": "A"}\n{"id": "B"}\n{"id": "C", }\n{"id": "D"}\n', 3),
+    ("json array", "x.json", b'[\n{"id": "A"},\n{"id": "B"},\n{"id": "C" "x"},\n{"id": "D"}\n]', 4),
+    ("csv unterminated quote", "x.csv",
+     b'id,date,amount,currency\nA,2026-01-01,1.00,EUR\nB,2026-01-02,"2.00,EUR\nC,2026-01-03,3.00,EUR\n', 3),
+    ("csv short row", "x.csv",
+     b'id,date,amount,currency\nA,2026-01-01,1.00,EUR\nB,2026-01-02,2.00\nC,2026-01-03,3.00,EUR\n', 3),
+])
+def test_malformed_upload_names_its_line(api_users, redis, case, name, content, line):
+    response = upload(api_client(api_users["alice"]), content, name)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "malformed_input" and body["line"] == line
+    assert f"line {line}:" in body["detail"]
+    nothing_left_behind(redis)
+
+
+@pytest.mark.parametrize("body,line", [
+    (b'{"project_id": "alice-audit",\n "data_type": "transaction",\n "items": [\n{"id": 1},\n{"id": 2,,},\n'
+     b'{"id": 3}\n]}', 5),
+    (b'{"project_id": "alice-audit",\n "data_type": "transaction"\n "items": [{"id": 1}]}', 3),
+    (b'{"project_id": "alice-audit",\n "data_type": "transaction",\n "items": [{"id": 1}]\n}\n}', 5),
+])
+def test_malformed_json_body_names_its_line(api_users, redis, body, line):
+    response = api_client(api_users["alice"]).post(SUBMIT, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    detail = response.json()["detail"]
+    assert detail.startswith(f"JSON parse error - line {line}:"), detail
+    nothing_left_behind(redis)

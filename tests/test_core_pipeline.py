@@ -218,3 +218,76 @@ def test_per_job_window_caps_concurrent_batches(project, start_workers, settings
         peak = max(peak, running)
     assert peak <= 2
     assert len(set(Batch.objects.filter(job=job).values_list("worker_name", flat=True))) >= 2
+
+
+def test_first_three_batches_of_a_new_job_go_to_the_front(project, redis, settings):
+    """jobs.dispatch: within a queue (priority band) the first FRONT_BATCHES (3) batches of a
+    job are pushed to the front, in their own order, so a job submitted behind a big one shows
+    progress at once (the seed's higher priority for the first three); later batches queue at
+    the back. No workers run: the queue is read as Redis holds it."""
+    from jobs.dispatch import FRONT_BATCHES, get_queue, queue_name
+
+    settings.ZENITH_MAX_CONCURRENT_BATCHES = 5  # a window of 5: two of each job's batches queue at the back
+    first = submit_job(project=project, data_type="probe", records=transactions(1000), priority=5, batch_size=100)
+    second = submit_job(project=project, data_type="probe", records=transactions(1000, start=5000), priority=5,
+                        batch_size=100)
+    assert FRONT_BATCHES == 3 and first.batch_config["concurrent_batches"] == 5
+    names = {rq_id: f"{'AB'[job_id == second.id]}{number}" for rq_id, job_id, number in
+             Batch.objects.filter(status="queued").values_list("rq_job_id", "job_id", "number")}
+    queue = get_queue(queue_name("default", 5))
+
+    def order() -> list[str]:
+        return [names.get(rq_id, "?") for rq_id in queue.job_ids]
+
+    assert order() == ["B1", "B2", "B3", "A1", "A2", "A3", "A4", "A5", "B4", "B5"]
+
+    # A later batch of a job never jumps the queue: when A1 ends, A6 joins at the back.
+    from jobs.services.execution import run_batch
+
+    a1 = Batch.objects.get(job=first, number=1)
+    queue.remove(a1.rq_job_id)  # as a worker takes it
+    run_batch(a1.id, worker_name="test")
+    names.update(dict.fromkeys(Batch.objects.filter(job=first, number=6).values_list("rq_job_id", flat=True), "A6"))
+    assert order() == ["B1", "B2", "B3", "A2", "A3", "A4", "A5", "B4", "B5", "A6"]
+
+
+def test_high_priority_overtakes_a_running_low_job_with_the_default_chain(project, start_workers, settings):
+    """Priorities through queue order with ZENITH_CHAIN_SECONDS at its default (5 s): a
+    message may go on with its own job's batches for that long, so a high-priority job
+    submitted while a low one runs waits at most the chain plus the batch in hand (README,
+    "Priorities"), then overtakes every remaining low batch."""
+    import os
+
+    from django.db.models import Max, Min, Q
+
+    from jobs.services import cancel_job
+    from tests.conftest import worker_env
+
+    chain = 5.0  # zenith/settings.py's default, which the worker gets with the variable unset
+    if "ZENITH_CHAIN_SECONDS" not in os.environ:
+        assert settings.ZENITH_CHAIN_SECONDS == chain
+    start_workers(1, env=worker_env(ZENITH_CHAIN_SECONDS=None))
+    # ~2.2 s batches: long enough that a chain decided at a batch's start, not at its end,
+    # would hold the worker a whole batch longer than promised.
+    low = submit_job(project=project, data_type="probe", records=transactions(1320, sleep_ms=20), priority=1,
+                     batch_size=110)
+    wait_until(lambda: Batch.objects.filter(job=low, status="running").exists(), timeout=30,
+               interval=0.02, message="the low job running")
+    high = submit_job(project=project, data_type="probe", records=transactions(300, start=50_000, sleep_ms=1),
+                      priority=9, batch_size=100)
+    high = wait_for_job(high.id, timeout=60, reconcile=False)
+    assert high.status == JobStatus.COMPLETED
+
+    high_span = Batch.objects.filter(job=high).aggregate(first=Min("started_at"), last=Max("finished_at"))
+    waited = (high_span["first"] - high.created_at).total_seconds()
+    low_batches = Batch.objects.filter(job=low)
+    batch_seconds = max(b.duration_seconds for b in low_batches.filter(status="succeeded"))
+    ran_before = low_batches.filter(started_at__lt=high_span["first"]).count()
+    assert ran_before >= 2, "the low message should have chained batches before the high job came"
+    assert waited <= chain + batch_seconds + 1.0, (waited, batch_seconds, ran_before)
+    # Every high batch ran before the low job's remaining batches.
+    after = low_batches.filter(Q(started_at__isnull=True) | Q(started_at__gt=high_span["last"])).count()
+    assert after >= low.total_batches - ran_before - 1 and after >= 6, (after, ran_before)
+
+    cancel_job(low.id)
+    assert_accounting(wait_for_job(low.id, timeout=30))

@@ -141,7 +141,8 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
 
     A message may run a chain of its job's batches: when a batch commits, the transaction
     that refills the job's window can hand the next pending batch to this same message
-    instead of sending it a message of its own, for up to ZENITH_CHAIN_SECONDS. That saves
+    instead of sending it a message of its own, for up to ZENITH_CHAIN_SECONDS (decided at
+    each commit, so the worker is free again at most one batch after the deadline). That saves
     RQ's bookkeeping per batch (measured at about a fifth of a 750-item batch's time) while
     other jobs still get the worker at least every few seconds. A warm shutdown ends the
     chain after the current batch."""
@@ -191,7 +192,7 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
     chaining = chain_until and time.monotonic() < chain_until and not SHUTDOWN.is_set()
     keep_for = message_id if chaining else None
     try:
-        outcome = _execute(batch, job, spec, token, worker_name, keep_for)
+        outcome = _execute(batch, job, spec, token, worker_name, keep_for, chain_until)
     except (KeyboardInterrupt, SystemExit):
         _release_interrupted(batch.id, token, worker_name)
         _release_probe(redis, spec, probe)
@@ -296,7 +297,7 @@ def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | No
 
 
 def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, worker_name: str,
-             keep_for: str | None = None) -> dict:
+             keep_for: str | None = None, chain_until: float = float("inf")) -> dict:
     started = time.monotonic()
     payload = batch.payload
     items = payloads.decode_items(payload.codec, payload.data)
@@ -315,7 +316,8 @@ def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.U
                        checkpoint=checkpoint)
     results = _validate_items(spec, job, batch, items, indexes, ctx, checkpoint)
     checkpoint()
-    return _commit(batch, job, spec, token, ctx, results, rerun_indexes, worker_name, started, keep_for)
+    return _commit(batch, job, spec, token, ctx, results, rerun_indexes, worker_name, started, keep_for,
+                   chain_until)
 
 
 def _validate_items(spec, job, batch, items, indexes, ctx, checkpoint) -> ItemResults:
@@ -351,8 +353,12 @@ def _validate_items(spec, job, batch, items, indexes, ctx, checkpoint) -> ItemRe
 
 def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, ctx: BatchContext,
             results: ItemResults, rerun_indexes: list[int] | None, worker_name: str, started: float,
-            keep_for: str | None = None) -> dict:
+            keep_for: str | None = None, chain_until: float = float("inf")) -> dict:
     handler = spec.handler
+    if keep_for is not None and (time.monotonic() >= chain_until or SHUTDOWN.is_set()):
+        # The chain's time ran out during this batch: hand the worker back to the queues now
+        # (a higher band may be waiting) rather than after one more batch.
+        keep_for = None
     retry_items = results.error_count > 0 and batch.attempts <= spec.max_retries
     delay = retry_delay(batch.attempts) if retry_items else 0.0
     if results.error_count and not retry_items:

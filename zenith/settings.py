@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ZENITH_VAR_DIR", BASE_DIR / "var"))
@@ -20,21 +21,43 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_int(name: str, default: int) -> int:
+# A bad value stops the process here, at startup, with a message naming the variable, rather
+# than surfacing later as a psycopg or redis-py error inside a worker that is already running.
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
+    return value
 
 
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
         return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        # A typo such as "ture" would otherwise silently mean false.
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected one of {sorted(_TRUE | _FALSE)}")
+    return value in _TRUE
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -106,10 +129,16 @@ TEMPLATES = [
 # on a machine with no PostgreSQL. Production and the test suite use PostgreSQL.
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-DB_CONN_MAX_AGE = env_int("ZENITH_DB_CONN_MAX_AGE", 300)
+DB_CONN_MAX_AGE = env_int("ZENITH_DB_CONN_MAX_AGE", 300, minimum=0)
+# Django's psycopg pool (PostgreSQL only; ignored on SQLite): one pool per process, opened on
+# first use. zenith_worker closes its own before forking, so each worker builds its own.
 DB_POOL = env_bool("ZENITH_DB_POOL", False)
-DB_POOL_MIN_SIZE = env_int("ZENITH_DB_POOL_MIN_SIZE", 2)
-DB_POOL_MAX_SIZE = env_int("ZENITH_DB_POOL_MAX_SIZE", 10)
+DB_POOL_MIN_SIZE = env_int("ZENITH_DB_POOL_MIN_SIZE", 2, minimum=0)
+DB_POOL_MAX_SIZE = env_int("ZENITH_DB_POOL_MAX_SIZE", 10, minimum=1)
+if DB_POOL and DB_POOL_MIN_SIZE > DB_POOL_MAX_SIZE:
+    raise ImproperlyConfigured(
+        f"ZENITH_DB_POOL_MIN_SIZE={os.environ.get('ZENITH_DB_POOL_MIN_SIZE', str(DB_POOL_MIN_SIZE))!r} is larger "
+        f"than ZENITH_DB_POOL_MAX_SIZE={os.environ.get('ZENITH_DB_POOL_MAX_SIZE', str(DB_POOL_MAX_SIZE))!r}")
 
 # A batch's commit never idles inside its transaction; a client that does (a worker host cut
 # off mid-commit) would hold the job row's lock. PostgreSQL ends such sessions after this.
@@ -148,7 +177,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis and RQ ------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_MAX_CONNECTIONS = env_int("ZENITH_REDIS_MAX_CONNECTIONS", 50)
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r}: must start with redis://, rediss:// or unix://")
+# Per process (jobs/redis.py); redis-py raises at once when a process would need one more.
+# At least 1: redis-py itself would silently read 0 as its own default of 100.
+REDIS_MAX_CONNECTIONS = env_int("ZENITH_REDIS_MAX_CONNECTIONS", 50, minimum=1)
 RQ_DEFAULT_TIMEOUT = env_int("ZENITH_RQ_DEFAULT_TIMEOUT", 360)
 RQ_RESULT_TTL = env_int("ZENITH_RQ_RESULT_TTL", 600)
 

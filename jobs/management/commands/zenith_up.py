@@ -86,9 +86,22 @@ class Command(BaseCommand):
             embedded, url = start_embedded_redis(Path(settings.VAR_DIR))
             self.stdout.write(f"No Redis at {settings.REDIS_URL}; started an embedded one at {url}")
             env = {**os.environ, "REDIS_URL": url, "ZENITH_UP_CHILD": "1"}
-            # Settings are read once per process: run the rest with the new REDIS_URL.
-            code = subprocess.call([sys.executable, *sys.argv], env=env)
-            _stop_embedded(embedded, url)
+            # Settings are read once per process: run the rest with the new REDIS_URL. This
+            # process only waits: a SIGTERM or Ctrl-C is passed on for the child's orderly stop
+            # (subprocess.call would SIGKILL it on Ctrl-C, and SIGTERM would end this process
+            # at once), and the embedded Redis is stopped whatever happens.
+            try:
+                child = subprocess.Popen([sys.executable, *sys.argv], env=env)
+
+                def forward(signum, frame):
+                    if child.poll() is None:
+                        child.send_signal(signum)
+
+                signal.signal(signal.SIGINT, forward)
+                signal.signal(signal.SIGTERM, forward)
+                code = child.wait()
+            finally:
+                _stop_embedded(embedded, url)
             sys.exit(code)
 
         # This console is for people: job events go to the workers' logs under var/logs.
@@ -110,6 +123,15 @@ class Command(BaseCommand):
             log = open(logs / f"{name}.log", "a")
             children.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
 
+        stop = {"now": False}
+
+        def on_signal(signum, frame):
+            stop["now"] = True
+
+        # Installed before the first child starts: a signal from then on stops them all.
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
         # The same gunicorn settings as the deployments (zenith/gunicorn_conf.py): its lines go
         # through Zenith's log format, and no Apache-style access lines.
         spawn("web", [python, "-m", "gunicorn", "zenith.wsgi:application", "--config", "python:zenith.gunicorn_conf",
@@ -123,13 +145,6 @@ class Command(BaseCommand):
         self.stdout.write(f"  sign in as admin{' / ' + password if password else ''}; logs in {logs}")
         self.stdout.write(f"  API docs {url}api/docs/  metrics {url}metrics")
         self.stdout.write(f"  RQ dashboard {url}admin/django_rq/dashboard/")
-        stop = {"now": False}
-
-        def on_signal(signum, frame):
-            stop["now"] = True
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
         try:
             if opts["demo_items"]:
                 self._demo(opts["demo_items"], url, lambda: stop["now"])

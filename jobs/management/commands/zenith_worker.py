@@ -53,6 +53,22 @@ class Command(BaseCommand):
         pool.run()
 
 
+def _release_database() -> None:
+    """Leaves this process with no database connection and no open psycopg pool, so a fork
+    inherits neither.
+
+    `connections.close_all()` alone only hands a pooled connection back to its pool: the pool
+    stays open (its connections and threads included), and a child forked then would take
+    the parent's sockets from its copy of the pool, two processes on one PostgreSQL session.
+    Closing or dropping them in the child instead would end the parent's sessions (libpq
+    sends Terminate on the shared socket), so it is the parent that lets go, before forking;
+    each child then opens its own pool on first use."""
+    for connection in connections.all():
+        connection.close()
+        if getattr(connection, "close_pool", None) and connection.settings_dict["OPTIONS"].get("pool"):
+            connection.close_pool()
+
+
 class _Pool:
     def __init__(self, queues, processes, max_jobs, burst, with_scheduler, logging_level):
         self.queues = queues
@@ -67,7 +83,7 @@ class _Pool:
         self.signals = 0
 
     def run(self) -> None:
-        connections.close_all()
+        _release_database()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         for slot in range(self.processes):
@@ -111,6 +127,7 @@ class _Pool:
             pass
 
     def _fork(self, target) -> int:
+        _release_database()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()

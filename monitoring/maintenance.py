@@ -61,22 +61,29 @@ def _delete_job(job_id, chunk: int, totals: dict[str, int]) -> None:
         totals["jobs"] += ProcessingJob.objects.filter(id=job_id, completed_at__isnull=False).delete()[0]
 
 
-def _delete_in_chunks(rows: models.QuerySet, chunk: int, totals: dict[str, int], key: str) -> None:
-    model = rows.model
+def _in_chunks(rows: models.QuerySet, chunk: int, apply) -> None:
+    """Calls `apply` on at most `chunk` of `rows` per transaction until none is left (each
+    call must take the rows it gets out of `rows`)."""
+    manager = rows.model._base_manager
     while True:
         with transaction.atomic():
             ids = list(rows.values_list("pk", flat=True)[:chunk])
             if not ids:
                 return
-            _, per_model = model._base_manager.filter(pk__in=ids).delete()
-            totals[key] += per_model.get(model._meta.label, 0)
+            apply(manager.filter(pk__in=ids))
+
+
+def _delete_in_chunks(rows: models.QuerySet, chunk: int, totals: dict[str, int], key: str) -> None:
+    label = rows.model._meta.label
+
+    def delete(some: models.QuerySet) -> None:
+        totals[key] += some.delete()[1].get(label, 0)
+
+    _in_chunks(rows, chunk, delete)
 
 
 def _unlink_in_chunks(rows: models.QuerySet, field: str, chunk: int, totals: dict[str, int]) -> None:
-    model = rows.model
-    while True:
-        with transaction.atomic():
-            ids = list(rows.values_list("pk", flat=True)[:chunk])
-            if not ids:
-                return
-            totals["unlinked"] += model._base_manager.filter(pk__in=ids).update(**{field: None})
+    def unlink(some: models.QuerySet) -> None:
+        totals["unlinked"] += some.update(**{field: None})
+
+    _in_chunks(rows, chunk, unlink)

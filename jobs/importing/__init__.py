@@ -295,25 +295,28 @@ def _canonical(header: list[str], rows: Iterator[list[str]], positions: dict[str
     """Rows of a file in Zenith's own field names: every column kept, the date and amount
     written as decided, the currency from the amounts' sign when there is no currency column,
     and an id derived when there is no id column."""
-    date_rules = decisions["dates"]
-    number_rules = decisions["numbers"]
-    date_at = {positions[field]: rule for field, rule in date_rules.items()}
-    amount_at = {positions[field]: rule for field, rule in number_rules.items()}
+    # Only the decided date and amount columns are touched per row (this runs once per
+    # record of a million-row upload: a loop over every cell cost a quarter of submission).
+    dates = [(positions[field], header[positions[field]], rule) for field, rule in decisions["dates"].items()]
+    amounts = [(positions[field], header[positions[field]], rule) for field, rule in decisions["numbers"].items()]
+    currency = decisions["currency"]
     derive = _IdDeriver() if "id" not in positions else None
     for row in rows:
-        record: dict[str, Any] = {}
-        for i, (name, value) in enumerate(zip(header, row, strict=False)):
-            if i in date_at:
+        record: dict[str, Any] = dict(zip(header, row, strict=False))
+        width = len(row)
+        for i, name, rule in dates:
+            if i < width:
+                value = row[i]
                 # ISO already (the usual case here): as written, for the handler to check
-                if not (_ISO_DAY.match(value) and not date_at[i].get("format")):
-                    value = to_iso_date(value, date_at[i].get("day_first"), date_at[i].get("format"))
-            elif i in amount_at:
-                rule = amount_at[i]
+                if not (_ISO_DAY.match(value) and not rule.get("format")):
+                    record[name] = to_iso_date(value, rule.get("day_first"), rule.get("format"))
+        for i, name, rule in amounts:
+            if i < width:
+                value = row[i]
                 if not (_PLAIN_AMOUNT.match(value) and rule["decimal_separator"] != ","):
-                    value = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
-            record[name] = value
-        if decisions["currency"] and not record.get("currency"):
-            record["currency"] = decisions["currency"]
+                    record[name] = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
+        if currency and not record.get("currency"):
+            record["currency"] = currency
         if derive is not None:
             record["id"] = derive(record)
         yield record

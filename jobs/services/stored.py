@@ -10,7 +10,6 @@ so memory holds one page of ids, and each batch's payload is that page's id runs
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from typing import Any
 
@@ -26,10 +25,9 @@ from ..events import log_event
 from ..models import Batch, BatchPayload, ProcessingJob, Project, Transaction
 from .submission import (
     FLUSH_EVERY_BATCHES,
-    MAX_BATCH_SIZE,
     SubmissionError,
     TooManyItems,
-    check_admission,
+    admitted_batch_config,
     validate_options,
     validate_priority,
 )
@@ -73,13 +71,7 @@ def submit_project_transactions(
         raise SubmissionError(
             f"Data type '{spec.name}' cannot read a project's stored transactions; "
             f"options.source=project works for: {', '.join(project_source_types())}.")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or not 1 <= batch_size <= MAX_BATCH_SIZE):
-        raise SubmissionError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
-    check_admission(spec)
-    config = optimizer.calculate_batch_config(spec.batch_size)
-    if batch_size is not None:
-        config = dataclasses.replace(config, size=batch_size)
+    config = admitted_batch_config(spec, batch_size)
     limit = settings.ZENITH_MAX_ITEMS_PER_JOB
     checksum = hashlib.sha256()
     rows = Transaction.objects.filter(project=project).order_by("id").values_list("id", flat=True)

@@ -136,6 +136,19 @@ def check_admission(spec: DataTypeSpec) -> None:
         )
 
 
+def admitted_batch_config(spec, batch_size: int | None) -> optimizer.BatchConfig:
+    """Checks `batch_size` and admission, then the optimizer's config for this submission
+    (`batch_size` overriding its size when a caller knows its data best)."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or not 1 <= batch_size <= MAX_BATCH_SIZE):
+        raise SubmissionError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
+    check_admission(spec)
+    config = optimizer.calculate_batch_config(spec.batch_size)
+    if batch_size is not None:
+        config = dataclasses.replace(config, size=batch_size)
+    return config
+
+
 def submit_job(
     *,
     project: Project,
@@ -156,13 +169,7 @@ def submit_job(
     priority = validate_priority(priority)
     options = validate_options(options)
     _check_records_source(options)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or not 1 <= batch_size <= MAX_BATCH_SIZE):
-        raise SubmissionError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
-    check_admission(spec)
-    config = optimizer.calculate_batch_config(spec.batch_size)
-    if batch_size is not None:
-        config = dataclasses.replace(config, size=batch_size)
+    config = admitted_batch_config(spec, batch_size)
     limit = settings.ZENITH_MAX_ITEMS_PER_JOB
     checksum = hashlib.sha256()
 

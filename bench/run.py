@@ -386,8 +386,42 @@ def summarize_profile(folded: str, kind: str) -> dict:
             "file": str(OUT.relative_to(ROOT) / f"profile-{kind}.txt")}
 
 
+def _pin(web_pid: int, pool_pid: int) -> dict:
+    """CPU 0 for the web's process tree; the rest for the worker pool, Redis and the
+    PostgreSQL postmaster, whose backends forked from now on inherit it (the workers connect
+    after this). An experiment for the status endpoint's latency, not a deployment setting."""
+    cpus = sorted(os.sched_getaffinity(0))
+    rest = set(cpus[1:]) or set(cpus)
+    postmaster = int(Path("/var/run/postgresql").glob("*.pid").__next__().read_text().split()[0])
+    redis_pid = int(get_redis_pid())
+    me = os.getpid()  # the load clients fork from here: they stand for other machines
+    before = {pid: sorted(os.sched_getaffinity(pid)) for pid in (postmaster, redis_pid, me)}
+    for proc in [psutil.Process(web_pid), *psutil.Process(web_pid).children(recursive=True)]:
+        os.sched_setaffinity(proc.pid, {cpus[0]})
+    for proc in [psutil.Process(pool_pid), *psutil.Process(pool_pid).children(recursive=True)]:
+        os.sched_setaffinity(proc.pid, rest)
+    for pid in (postmaster, redis_pid, me):
+        os.sched_setaffinity(pid, rest)
+    return {"web_cpus": [cpus[0]], "others_cpus": sorted(rest), "restore": before}
+
+
+def _unpin(pinned: dict) -> None:
+    for pid, cpus in pinned["restore"].items():
+        try:
+            os.sched_setaffinity(int(pid), set(cpus))
+        except OSError:
+            pass
+
+
+def get_redis_pid() -> int:
+    from jobs.redis import get_redis
+
+    return get_redis().info("server")["process_id"]
+
+
 def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | None = None,
-           status_load: dict | None = None, batch_size: int | None = None, profile: str | None = None) -> dict:
+           status_load: dict | None = None, batch_size: int | None = None, profile: str | None = None,
+           pin_web: bool = False) -> dict:
     """One end-to-end run. `profile` ("workers" or "web") samples those processes with py-spy
     for PROFILE_SECONDS while the job runs (or while the status load runs)."""
     from django.contrib.auth import get_user_model
@@ -412,6 +446,7 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
     web = start([sys.executable, "-m", "gunicorn", "zenith.wsgi:application", "--config", "python:zenith.gunicorn_conf",
                  "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "900"],
                 env, OUT / "web.log")
+    pinned = _pin(web.pid, pool.pid) if pin_web else None
     try:
         wait_port(port)
         wait_workers(workers)
@@ -459,10 +494,14 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
             result["status_load"] = load
         if profiler:
             result["profile"] = profiler.finish()
+        if pinned:
+            result["pinned"] = pinned
         return result
     finally:
         stop(web)
         stop(pool)
+        if pinned:
+            _unpin(pinned)
 
 
 def _load_client(port: int, token: str, job_id: str, rate: float, total: int, offset: int, stride: int,
@@ -580,6 +619,11 @@ def main() -> None:
                         help="Runs per worker count on the smallest size (the median is reported, with the spread).")
     parser.add_argument("--status-load", action="store_true", help="Load-test the status endpoint (30 s at 200/s).")
     parser.add_argument("--no-profile", action="store_true", help="Skip the py-spy profiles of workers and web.")
+    parser.add_argument("--status-load-only", action="store_true",
+                        help="Only the status-load run at the largest size (with --status-load).")
+    parser.add_argument("--pin-web", action="store_true",
+                        help="For the status-load run, give the web CPU 0 alone: workers, Redis and new PostgreSQL "
+                             "backends get the other CPUs (taskset; the postmaster's affinity is restored after).")
     parser.add_argument("--write-docs", action="store_true",
                         help="Write the figures into docs/performance.md and docs/performance-results.json.")
     args = parser.parse_args()
@@ -593,6 +637,14 @@ def main() -> None:
     print(json.dumps(results["machine"], indent=2))
     for index, size in enumerate(sizes):
         files = generate(size)
+        if args.status_load_only:
+            if index == len(sizes) - 1:
+                refs = {p: reference(files["jsonl"], p) for p in (1, 2)}
+                loaded = zenith(files["csv"], 2, status_load={"rate": 200, "seconds": 30},
+                                profile=None if args.no_profile else "web", pin_web=args.pin_web)
+                print(f"[zenith + status load] {json.dumps(loaded)}")
+                results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
+            continue
         refs = {p: reference(files["jsonl"], p) for p in (1, 2)}
         for ref in refs.values():
             print(f"[reference] {size:,} items, {ref['processes']} process(es): {ref['items_per_second']:,} items/s "
@@ -620,7 +672,7 @@ def main() -> None:
             results["runs"].append({"size": size, "reference": refs, "zenith": throttled, "throttle_active": True})
         if args.status_load and last:
             loaded = zenith(files["csv"], 2, status_load={"rate": 200, "seconds": 30},
-                            profile=None if args.no_profile else "web")
+                            profile=None if args.no_profile else "web", pin_web=args.pin_web)
             print(f"[zenith + status load] {json.dumps(loaded)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
     OUT.mkdir(parents=True, exist_ok=True)

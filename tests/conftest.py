@@ -30,6 +30,7 @@ FAST_SETTINGS = {
     "ZENITH_REQUEUE_GRACE_SECONDS": 2.0,
     "ZENITH_BATCH_DELAY_FACTOR": 0.0,
     "ZENITH_BREAKER_COOLDOWN_SECONDS": 3.0,
+    "ZENITH_STATUS_CACHE_SECONDS": 0,  # tests read their own writes; test_api checks the cache itself
 }
 
 
@@ -38,6 +39,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: needs PostgreSQL (skipped on the SQLite pass)")
     config.addinivalue_line("markers", "faults: fault-injection suite (run alone with -m faults)")
     config.addinivalue_line("markers", "browser: drives headless Chromium")
+    config.addinivalue_line("markers", "heavy: slow and independent of the database engine (run once, on the "
+                                       "PostgreSQL pass)")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -119,6 +119,7 @@ def test_more_than_a_million_items_in_json(api_users, redis):
     nothing_left_behind(redis)
 
 
+@pytest.mark.heavy
 def test_more_than_a_million_items_in_a_file(api_users, redis):
     response = upload(api_client(api_users["alice"]), b"{}\n" * 1_000_001, "big.jsonl")
     assert response.status_code == 413
@@ -538,3 +539,31 @@ def test_malformed_json_body_names_its_line(api_users, redis, body, line):
     detail = response.json()["detail"]
     assert detail.startswith(f"JSON parse error - line {line}:"), detail
     nothing_left_behind(redis)
+
+
+def test_status_polls_are_answered_from_a_short_lived_copy(api_users, redis, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs import status_cache
+
+    settings.ZENITH_STATUS_CACHE_SECONDS = 30  # long enough to watch the copy within a test
+    status_cache.forget_readers()
+    alice, bob = api_client(api_users["alice"]), api_client(api_users["bob"])
+    job_id = submit(alice, items=records(10)).json()["job_id"]
+    url = f"/api/v1/batch-jobs/{job_id}"
+    first = alice.get(url).json()
+    ProcessingJob.objects.filter(id=job_id).update(items_processed=7)  # progress made by a worker
+    with CaptureQueriesContext(connection) as queries:
+        again = alice.get(url).json()
+    assert again == first and again["items_processed"] == 0  # the copy, within its TTL
+    assert len(queries) == 0  # neither the token, nor the membership, nor the job: no PostgreSQL
+    assert bob.get(url).status_code == 404  # a copy exists, but bob may not read it
+
+    assert alice.post(f"{url}/cancel").json() == {"status": "cancelled"}
+    after = alice.get(url).json()  # the API's own write drops the copy at once
+    assert (after["status"], after["items_skipped"]) == ("cancelled", 10)
+
+    settings.ZENITH_STATUS_CACHE_SECONDS = 0
+    ProcessingJob.objects.filter(id=job_id).update(items_processed=8)
+    assert alice.get(url).json()["items_processed"] == 8  # off: every poll reads PostgreSQL

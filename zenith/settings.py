@@ -285,6 +285,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "zenith@localhost")
 
 # API tokens already checked are trusted again for this long without a database query.
 ZENITH_TOKEN_CACHE_SECONDS = env_int("ZENITH_TOKEN_CACHE_SECONDS", 30)
+# Status polls are answered from a Redis copy this fresh (jobs/status_cache.py); 0 turns it off.
+ZENITH_STATUS_CACHE_SECONDS = env_float("ZENITH_STATUS_CACHE_SECONDS", 1.0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "jobs.api.authentication.CachedTokenAuthentication",

@@ -9,7 +9,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 
-from .. import breaker, selectors, services
+from .. import breaker, selectors, services, status_cache
 from ..datatypes.registry import get_data_type, known_data_types
 from ..models import Batch, BatchAttempt
 from ..redis import get_redis
@@ -56,6 +56,7 @@ class DeadLetterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if batch is None:
             raise NotFound("Dead-lettered batch not found")
         report = services.requeue_dead_batches(batch.job_id, [batch.id])
+        status_cache.drop(batch.job_id)
         return Response({"status": "queued", "batches": report.dead_batches, "items": report.items})
 
 

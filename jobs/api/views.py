@@ -18,7 +18,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from .. import selectors, services
+from .. import selectors, services, status_cache
 from ..datatypes import stored as stored_source
 from ..models import JobStatus, ProcessingJob
 from ..readers import open_records
@@ -90,6 +90,15 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
             return super().get_object()
         except (ValueError, ValidationError):
             raise NotFound("Job not found") from None
+
+    def retrieve(self, request, *args, **kwargs):
+        """Answered from jobs.status_cache when this user read the job moments ago."""
+        job_id = kwargs[self.lookup_field]
+        data = status_cache.fetch(request.user, job_id)
+        if data is None:
+            data = self.get_serializer(self.get_object()).data
+            status_cache.store(request.user, job_id, data)
+        return Response(data)
 
     def get_throttles(self):
         if self.action == "submit":
@@ -200,6 +209,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = services.cancel_job(self.get_object().id)
+        status_cache.drop(job.id)
         return Response({"status": job.status})
 
     @extend_schema(request=s.RetrySerializer, responses={200: inline_serializer("Retried", {
@@ -209,7 +219,9 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     def retry(self, request, pk=None):
         form = s.RetrySerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        report = services.retry_job(self.get_object().id, scope=form.validated_data["scope"])
+        job_id = self.get_object().id
+        report = services.retry_job(job_id, scope=form.validated_data["scope"])
+        status_cache.drop(job_id)
         return Response({"status": JobStatus.PROCESSING, "dead_batches": report.dead_batches,
                          "rerun_batches": report.rerun_batches, "items": report.items})
 

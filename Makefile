@@ -33,9 +33,10 @@ test-postgres:
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 # The embedded default stays honest: the suite again on SQLite, but for what needs PostgreSQL
-# itself (pg_terminate_backend, COPY measurements), the browser and the fault suite.
+# itself (pg_terminate_backend, COPY measurements), the browser, the fault suite and the slow
+# tests whose behaviour does not depend on the database engine (marked heavy).
 test-sqlite:
-	DATABASE_URL= REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(PY) -m pytest -m "not postgres and not browser and not faults" \
+	DATABASE_URL= REDIS_URL=$(TEST_SQLITE_REDIS_URL) $(PY) -m pytest -m "not postgres and not browser and not faults and not heavy" \
 	  $(PYTEST_ARGS)
 
 test-faults: install

@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import logging
 import signal
-import time
 
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -47,9 +46,8 @@ def schedules() -> list[Schedule]:
 
 class ZenithScheduler(Scheduler):
     """rq-scheduler that puts Zenith's schedules back if Redis lost them (flushed, or
-    restarted empty): checked once a minute while it holds the scheduler lock."""
-
-    _last_check = 0.0
+    restarted empty): checked at every poll while it holds the scheduler lock (three ZSCOREs),
+    so the reconciler that repairs the flushed queues is back within one poll interval."""
 
     def _install_signal_handlers(self):
         # rq-scheduler's handler talks to Redis before exiting; when Redis is down that raised
@@ -67,10 +65,8 @@ class ZenithScheduler(Scheduler):
         signal.signal(signal.SIGTERM, stop)
 
     def enqueue_jobs(self):
-        if time.monotonic() - self._last_check > 60:
-            self._last_check = time.monotonic()
-            if not all(schedule.id in self for schedule in schedules()):
-                register_schedules(self)
+        if not all(schedule.id in self for schedule in schedules()):
+            register_schedules(self)
         return super().enqueue_jobs()
 
 

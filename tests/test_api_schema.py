@@ -44,6 +44,7 @@ def load_schema(user):
     return schema
 
 
+@pytest.mark.heavy
 def test_generated_requests_get_no_5xx_and_match_the_schema(api_users, redis, settings):
     settings.DEBUG_PROPAGATE_EXCEPTIONS = True
     from jobs.models import Project

@@ -86,6 +86,7 @@ def test_retry_stranded_without_an_rq_scheduler_is_resent_by_the_reconciler(proj
     assert_accounting(job)
 
 
+@pytest.mark.heavy
 def test_throttle_holds_across_four_worker_processes(project, start_workers, settings):  # noqa: F811
     rate, window = 6.0, 6.0
     types = {**settings.ZENITH_DATA_TYPES,

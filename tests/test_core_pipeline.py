@@ -251,6 +251,7 @@ def test_first_three_batches_of_a_new_job_go_to_the_front(project, redis, settin
     assert order() == ["B1", "B2", "B3", "A2", "A3", "A4", "A5", "B4", "B5", "A6"]
 
 
+@pytest.mark.heavy
 def test_high_priority_overtakes_a_running_low_job_with_the_default_chain(project, start_workers, settings):
     """Priorities through queue order with ZENITH_CHAIN_SECONDS at its default (5 s): a
     message may go on with its own job's batches for that long, so a high-priority job

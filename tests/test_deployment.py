@@ -994,6 +994,7 @@ def test_grafana_is_provisioned_with_the_datasource_and_a_dashboard_on_exported_
 
 # --- the worker liveness probe, for real -------------------------------------------------
 
+@pytest.mark.heavy
 @pytest.mark.integration
 def test_worker_alive_probe_follows_a_real_worker_pool(tmp_path):
     """`manage.py worker_alive` (the worker pods' livenessProbe) exits 0 while a

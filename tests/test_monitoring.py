@@ -247,6 +247,7 @@ def _probe_records(n: int) -> list[dict]:
     return items
 
 
+@pytest.mark.heavy
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_metrics_match_the_database_for_jobs_that_ran_on_workers(api_users, start_workers, settings):
@@ -335,6 +336,7 @@ def test_correlation_id_flows_from_request_to_batches_and_finalizer(api_users, s
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in ours)
 
 
+@pytest.mark.heavy
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_retry_dead_letter_and_cancel_events_are_logged_once(api_users, start_workers, settings, caplog):

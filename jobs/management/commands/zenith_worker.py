@@ -69,6 +69,13 @@ def _release_database() -> None:
             connection.close_pool()
 
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _unblock() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 class _Pool:
     def __init__(self, queues, processes, max_jobs, burst, with_scheduler, logging_level):
         self.queues = queues
@@ -127,15 +134,21 @@ class _Pool:
             pass
 
     def _fork(self, target) -> int:
+        """Forks a child running `target`. Returns with SIGTERM/SIGINT still blocked: the
+        caller records the pid, then calls _unblock(), so a stop signal that arrives in
+        between is handled once the child is known and reaches it too (before, a replacement
+        forked at that moment never got the signal and the pool waited for it forever)."""
         _release_database()
         sys.stdout.flush()
         sys.stderr.flush()
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _unblock()
                 connections.close_all()
                 target()
             except SystemExit as exc:
@@ -152,9 +165,13 @@ class _Pool:
     def _spawn_worker(self, slot: int) -> None:
         pid = self._fork(self._work)
         self.workers[pid] = slot
+        _unblock()
+        if self.stopping:  # the stop came after the caller's check and before the fork
+            self._kill(pid, signal.SIGTERM)
 
     def _spawn_scheduler(self) -> None:
         self.scheduler_pid = self._fork(self._schedule)
+        _unblock()
 
     def _work(self) -> None:
         if settings.ZENITH_WORKER_NICE:

@@ -83,14 +83,14 @@ def write_performance_doc(results: dict, path: Path) -> None:
                   f"{load['requests'] / max(load['achieved_rps'], 1):.0f} s while a job ran: achieved "
                   f"{load['achieved_rps']} requests/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
                   f"max {load['max_ms']} ms, {load['errors']} errors."]
-    profiles = [(run, run["zenith"]["profile"]) for run in results["runs"] if run["zenith"].get("profile")]
+    profiles = [(z, z["profile"]) for z in results.get("profiles", []) if z.get("profile")]
     if profiles:
         lines += ["", "## Profiles", "",
-                  "py-spy sampled the running threads (200 Hz, not idle ones) of the process tree for "
+                  "From runs of their own (a profiler slows what it samples; no figure above was taken under "
+                  "one): py-spy sampled the running threads (200 Hz, not idle ones) of the process tree for "
                   f"{profiles[0][1]['seconds']} s; each sample is charged to the deepest frame on its stack that "
                   "belongs to one of these stages (raw stacks in `bench/out/`).", ""]
-        for run, profile in profiles:
-            z = run["zenith"]
+        for z, profile in profiles:
             who = "worker pool" if profile["kind"] == "workers" else "web (gunicorn, during the status load)"
             lines += [f"**{who}**, {z['items']:,} items, {z['workers']} workers, {profile['samples']:,} samples:", "",
                       _row(["stage", "% of samples"]), _row(["---", "---"])]

@@ -196,7 +196,7 @@ def _import(content: bytes, name: str = "x.csv", mapping=None, options=None):
     from jobs.importing import open_import
 
     imported = open_import(io.BytesIO(content), name=name, mapping=mapping, options=options)
-    return imported, list(imported.records)
+    return imported, list(imported.dicts())
 
 
 @pytest.mark.parametrize("text", ["1e5", "12abc34", "1,2,3", "12abc", "abc", "100 DR", "1,2345.6.7", "$", "-5-",
@@ -360,6 +360,52 @@ def test_canonical_files_get_derived_ids_and_whole_column_readings():
     _, records = _import(b"id,date,amount,currency\n" + rows + b"z,25/04/2024,1.00,EUR\n")
     assert records[0]["date"] == "2024-04-03" and records[-1]["date"] == "2024-04-25"
     assert len(records) == DECIDE_ROWS + 6
+
+
+def test_payload_codecs_round_trip_records_and_rows():
+    from jobs import payloads
+
+    records = [{"id": "a", "amount": "1.00"}, {"id": "b", "amount": "2.00", "note": "ü"}]
+    assert payloads.decode_items(*payloads.pack(payloads.serialize(records))) == records
+    codec, data = payloads.pack(payloads.serialize([["a", "1.00"], {"id": "x", "extra": 1}]), ["id", "amount"])
+    assert codec == payloads.CODEC_ROWS_ZLIB
+    assert payloads.decode_items(codec, data) == [{"id": "a", "amount": "1.00"}, {"id": "x", "extra": 1}]
+    with pytest.raises(ValueError, match="Unknown payload codec"):
+        payloads.decode_items("xml", data)
+
+
+@pytest.mark.django_db
+def test_a_canonical_table_is_stored_as_rows_and_processed_as_records(redis, api_users):
+    """A canonical CSV's batches hold rows with their keys written once per batch (the id is
+    derived and appended); the worker reads back the same records the import gives."""
+    import io
+    import json
+    import zlib
+    from decimal import Decimal
+
+    from jobs import payloads
+    from jobs.importing import open_import
+    from jobs.models import Batch, Project, Transaction
+    from jobs.services.execution import run_batch
+    from jobs.services.submission import submit_file
+
+    content = b'date,amount,currency,description\n13/03/2024,"1,234.50",EUR,Paper\n05/03/2024,-7.00,EUR,Ink\n' \
+              b"06/03/2024,oops,EUR,Bad\n"
+    expected = list(open_import(io.BytesIO(content), name="t.csv").dicts())
+    job = submit_file(project=Project.objects.get(id="alice-audit"), data_type="transaction",
+                      raw=io.BytesIO(content), name="t.csv")
+    batch = Batch.objects.select_related("payload").get(job=job)
+    assert batch.payload.codec == payloads.CODEC_ROWS_ZLIB
+    assert payloads.decode_items(batch.payload.codec, batch.payload.data) == expected
+    assert expected[0]["date"] == "2024-03-13" and expected[0]["amount"] == "1234.50"
+    assert all(r["id"].startswith("auto-") for r in expected)
+    table = json.loads(zlib.decompress(batch.payload.data))
+    assert table["k"] == ["date", "amount", "currency", "description", "id"] and len(table["r"]) == 3
+    assert run_batch(batch.id, worker_name="test") == "succeeded"
+    job.refresh_from_db()
+    assert (job.items_processed, job.items_failed) == (2, 1)
+    stored = dict(Transaction.objects.filter(job=job).values_list("external_id", "amount"))
+    assert stored == {expected[0]["id"]: Decimal("1234.50"), expected[1]["id"]: Decimal("-7.00")}
 
 
 def test_json_records_without_ids_get_derived_ones():

@@ -49,9 +49,20 @@ HINTS = ("day_first", "date_format", "decimal_separator")  # job options that al
 
 @dataclasses.dataclass
 class Import:
+    """An opened import. `records` are dicts, or, when `keys` is set, rows: lists of values in
+    `keys` order (a canonical table, stored as rows: jobs.payloads), with a dict for a row of
+    another shape. `dicts()` gives records as dicts either way."""
+
     format: str
-    records: Iterator[dict]
+    records: Iterator[Any]
     detected: dict
+    keys: list[str] | None = None
+
+    def dicts(self) -> Iterator[dict]:
+        if self.keys is None:
+            return self.records
+        keys = self.keys
+        return (dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in self.records)
 
 
 def detect_format(raw: IO[bytes], name: str, fmt: str | None) -> str:
@@ -173,7 +184,8 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         detected["mode"] = "canonical"
         rows, decisions = _decide_canonical(first, table, positions, spec)
         detected.update(**decisions["detected"])
-        return Import(kind, _canonical(first.header, rows, positions, decisions), detected)
+        keys, canonical_rows = _canonical(first.header, rows, positions, decisions)
+        return Import(kind, canonical_rows, detected, keys=keys)
     if canonical or not financial:
         detected["mode"] = "canonical" if canonical else "pass-through"
         if not canonical:
@@ -291,35 +303,60 @@ def _decide_canonical(first: sources.Table, table: Callable[[], sources.Table], 
 
 
 def _canonical(header: list[str], rows: Iterator[list[str]], positions: dict[str, int],
-               decisions: dict) -> Iterator[dict]:
-    """Rows of a file in Zenith's own field names: every column kept, the date and amount
-    written as decided, the currency from the amounts' sign when there is no currency column,
-    and an id derived when there is no id column."""
-    # Only the decided date and amount columns are touched per row (this runs once per
-    # record of a million-row upload: a loop over every cell cost a quarter of submission).
-    dates = [(positions[field], header[positions[field]], rule) for field, rule in decisions["dates"].items()]
-    amounts = [(positions[field], header[positions[field]], rule) for field, rule in decisions["numbers"].items()]
+               decisions: dict) -> tuple[list[str], Iterator[list | dict]]:
+    """Rows of a file in Zenith's own field names, as (keys, rows in `keys` order): every
+    column kept, the date and amount written as decided, the currency from the amounts' sign
+    when there is no currency column, and an id derived when there is no id column. A row of
+    another width than the header comes out as its record (a dict)."""
+    dates = [(positions[field], rule) for field, rule in decisions["dates"].items()]
+    amounts = [(positions[field], rule) for field, rule in decisions["numbers"].items()]
     currency = decisions["currency"]
     derive = _IdDeriver() if "id" not in positions else None
-    for row in rows:
-        record: dict[str, Any] = dict(zip(header, row, strict=False))
-        width = len(row)
-        for i, name, rule in dates:
-            if i < width:
+    keys = list(header) + (["currency"] if currency else []) + (["id"] if derive is not None else [])
+    # A "currency" header that is not the currency column keeps its values unless blank,
+    # which only a record can say row by row.
+    width = -1 if currency and "currency" in header else len(header)
+
+    def canonical_rows() -> Iterator[list | dict]:
+        # Runs once per record of a million-row upload: only the decided date and amount
+        # columns are touched, and no dict is built for a row of the header's width.
+        for row in rows:
+            if len(row) != width:
+                yield _canonical_record(header, row, dates, amounts, currency, derive)
+                continue
+            for i, rule in dates:
                 value = row[i]
                 # ISO already (the usual case here): as written, for the handler to check
                 if not (_ISO_DAY.match(value) and not rule.get("format")):
-                    record[name] = to_iso_date(value, rule.get("day_first"), rule.get("format"))
-        for i, name, rule in amounts:
-            if i < width:
+                    row[i] = to_iso_date(value, rule.get("day_first"), rule.get("format"))
+            for i, rule in amounts:
                 value = row[i]
                 if not (_PLAIN_AMOUNT.match(value) and rule["decimal_separator"] != ","):
-                    record[name] = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
-        if currency and not record.get("currency"):
-            record["currency"] = currency
-        if derive is not None:
-            record["id"] = derive(record)
-        yield record
+                    row[i] = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
+            if currency:
+                row.append(currency)
+            if derive is not None:
+                row.append(derive(dict(zip(keys, row, strict=False))))
+            yield row
+
+    return keys, canonical_rows()
+
+
+def _canonical_record(header: list[str], row: list[str], dates: list, amounts: list, currency: str | None,
+                      derive: Callable[[dict], str] | None) -> dict:
+    """`_canonical` for a row narrower or wider than the header: its record as a dict."""
+    record: dict[str, Any] = dict(zip(header, row, strict=False))
+    for i, rule in dates:
+        if i < len(row) and not (_ISO_DAY.match(row[i]) and not rule.get("format")):
+            record[header[i]] = to_iso_date(row[i], rule.get("day_first"), rule.get("format"))
+    for i, rule in amounts:
+        if i < len(row) and not (_PLAIN_AMOUNT.match(row[i]) and rule["decimal_separator"] != ","):
+            record[header[i]] = to_decimal(row[i], rule["decimal_separator"], rule.get("thousands_separator")) or ""
+    if currency and not record.get("currency"):
+        record["currency"] = currency
+    if derive is not None:
+        record["id"] = derive(record)
+    return record
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -476,7 +513,7 @@ def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None
     ctx = BatchContext(job_id=None, project_id="", batch_id=0, batch_number=0, data_type=data_type,
                        options=options or {}, attempt=1)
     rows = []
-    for index, record in enumerate(imported.records):
+    for index, record in enumerate(imported.dicts()):
         if index >= limit:
             break
         try:

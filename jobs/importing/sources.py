@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -189,23 +190,28 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
     width = len(sample_rows[start])
 
     def rows() -> Iterator[list[str]]:
-        lines = _chain(sample, text)
-        reader = csv.reader(lines, delimiter=delimiter)
+        reader = csv.reader(itertools.chain(sample, text), delimiter=delimiter)
+        skip = start + (1 if is_header else 0)
         # A record may span lines (a quoted field with line breaks, or a quote never closed
         # that swallows the rest of the file): errors name the line where the record starts.
+        # This loop runs once per row of a million-row upload: keep it lean.
         end = 0
         try:
-            for number, row in enumerate(reader, start=1):
-                first, end = end + 1, reader.line_num
-                if number <= start + (1 if is_header else 0):
-                    continue
-                if not row or all(not cell.strip() for cell in row):
-                    continue
+            for _ in itertools.islice(reader, skip):
+                end = reader.line_num
+            data_start = end + 1
+            for row in reader:
+                first = end + 1
+                end = reader.line_num
                 if len(row) != width:
-                    if len(row) < width and number > start + 1 and _is_footer(row):
+                    if not row or not "".join(row).strip():
+                        continue
+                    if len(row) < width and (is_header or first > data_start) and _is_footer(row):
                         continue
                     spans = f" in the record on lines {first}-{end} (is a quote not closed?)" if end > first else ""
                     raise InputError(f"expected {width} fields as in the header, found {len(row)}{spans}", first)
+                if not (row[0].strip() or "".join(row).strip()):
+                    continue
                 yield row
         except UnicodeDecodeError:
             raise InputError(f"bytes that are not {encoding}; give the encoding in the mapping",
@@ -214,11 +220,6 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
             raise InputError(f"malformed CSV ({exc})", end + 1) from None
 
     return Table(header, rows(), start + 1, encoding, delimiter)
-
-
-def _chain(sample: list[str], text: io.TextIOWrapper) -> Iterator[str]:
-    yield from sample
-    yield from text
 
 
 def _is_footer(row: list[str]) -> bool:

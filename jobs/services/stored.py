@@ -22,12 +22,13 @@ from .. import dispatch, optimizer
 from ..datatypes import stored
 from ..datatypes.registry import get_data_type, registry
 from ..events import log_event
-from ..models import Batch, BatchPayload, ProcessingJob, Project, Transaction
+from ..models import Batch, ProcessingJob, Project, Transaction
 from .submission import (
     FLUSH_EVERY_BATCHES,
     SubmissionError,
     TooManyItems,
     admitted_batch_config,
+    flush_batches,
     validate_options,
     validate_priority,
 )
@@ -85,7 +86,7 @@ def submit_project_transactions(
         )
         total, number, last_id = 0, 0, 0
         first_id = None
-        pending: list[tuple[Batch, bytes]] = []
+        pending: list[tuple[Batch, str, bytes]] = []
         while True:
             page = list(rows.filter(id__gt=last_id)[:config.size])
             if not page:
@@ -96,13 +97,13 @@ def submit_project_transactions(
             runs = stored.runs_of(page)
             data = stored.encode(project.pk, runs)
             checksum.update(data)
-            pending.append((Batch(job=job, number=number, start_index=total, item_count=len(page)), data))
+            pending.append((Batch(job=job, number=number, start_index=total, item_count=len(page)), stored.CODEC, data))
             first_id = page[0] if first_id is None else first_id
             total += len(page)
             last_id = page[-1]
             if len(pending) >= FLUSH_EVERY_BATCHES:
-                _flush(pending)
-        _flush(pending)
+                flush_batches(pending)
+        flush_batches(pending)
         if total == 0:
             raise NoStoredTransactions(project.pk)
 
@@ -122,12 +123,3 @@ def submit_project_transactions(
     log_event("job.submitted", job, data_type=spec.name, items=total, batches=number, batch_size=config.size,
               priority=priority, project_id=project.pk, source=stored.PROJECT)
     return job
-
-
-def _flush(pending: list[tuple[Batch, bytes]]) -> None:
-    if not pending:
-        return
-    batches = Batch.objects.bulk_create([batch for batch, _ in pending])
-    BatchPayload.objects.bulk_create([BatchPayload(batch_id=batch.pk, codec=stored.CODEC, data=data)
-                                      for batch, (_, data) in zip(batches, pending, strict=True)])
-    pending.clear()

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from monitoring.logging import get_correlation_id
 
@@ -162,9 +162,12 @@ def submit_job(
     correlation_id: str = "",
     batch_size: int | None = None,
     import_details: dict | None = None,
+    keys: list[str] | None = None,
 ) -> ProcessingJob:
     """Stores the records as batches and opens the job's window. `batch_size` overrides the
-    optimizer's choice (1 to MAX_BATCH_SIZE) when a caller knows its data best."""
+    optimizer's choice (1 to MAX_BATCH_SIZE) when a caller knows its data best. With `keys`,
+    records are rows of one table in `keys` order (jobs.importing's canonical tables), stored
+    as rows (jobs.payloads)."""
     spec = get_data_type(data_type)
     priority = validate_priority(priority)
     options = validate_options(options)
@@ -183,7 +186,9 @@ def submit_job(
         )
         total, number = 0, 0
         chunk: list[Any] = []
-        pending: list[tuple[Batch, bytes]] = []
+        pending: list[tuple[Batch, str, bytes]] = []
+        if keys is not None:
+            checksum.update(payloads.serialize(keys))
 
         def close_chunk() -> None:
             nonlocal number, chunk
@@ -193,10 +198,10 @@ def submit_job(
             checksum.update(b"," if number > 1 else b"[")
             checksum.update(raw[1:-1])
             batch = Batch(job=job, number=number, start_index=total - len(chunk), item_count=len(chunk))
-            pending.append((batch, raw))
+            pending.append((batch, *payloads.pack(raw, keys)))
             chunk = []
             if len(pending) >= FLUSH_EVERY_BATCHES:
-                _flush(pending)
+                flush_batches(pending)
 
         for record in records:
             total += 1
@@ -207,7 +212,7 @@ def submit_job(
                 close_chunk()
         if chunk:
             close_chunk()
-        _flush(pending)
+        flush_batches(pending)
         if total == 0:
             raise NoItems()
 
@@ -243,8 +248,9 @@ def submit_file(*, project: Project, data_type: str, raw: IO[bytes], name: str =
     if options.get("mapping_name"):
         details["mapping_name"] = options["mapping_name"]
     options.pop("mapping", None)
-    return submit_job(project=project, data_type=data_type, records=imported.records, input_name=name,
-                      input_format=imported.format, options=options, import_details=details, **kwargs)
+    return submit_job(project=project, data_type=data_type, records=imported.records, keys=imported.keys,
+                      input_name=name, input_format=imported.format, options=options, import_details=details,
+                      **kwargs)
 
 
 def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kwargs: Any) -> ProcessingJob:
@@ -263,13 +269,22 @@ def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kw
                       import_details=details, **kwargs)
 
 
-def _flush(pending: list[tuple[Batch, bytes]]) -> None:
+def flush_batches(pending: list[tuple[Batch, str, bytes]]) -> None:
+    """Creates the pending batches and their payloads (codec, data), one statement for each
+    table, and empties `pending`. On PostgreSQL the payloads are COPYed in binary: an INSERT
+    of the same bytes spent about a fifth of a 1M-row submission escaping and parsing them."""
     if not pending:
         return
-    batches = Batch.objects.bulk_create([batch for batch, _ in pending])
-    rows = []
-    for batch, (_, raw) in zip(batches, pending, strict=True):
-        codec, data = payloads.pack(raw)
-        rows.append(BatchPayload(batch_id=batch.pk, codec=codec, data=data))
-    BatchPayload.objects.bulk_create(rows)
+    batches = Batch.objects.bulk_create([batch for batch, _, _ in pending])
+    rows = [(batch.pk, codec, data) for batch, (_, codec, data) in zip(batches, pending, strict=True)]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = BatchPayload._meta.db_table
+            with cursor.cursor.copy(f'COPY "{table}" (batch_id, codec, data) FROM STDIN (FORMAT BINARY)') as copy:
+                copy.set_types(["bigint", "text", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+    else:
+        BatchPayload.objects.bulk_create([BatchPayload(batch_id=pk, codec=codec, data=data)
+                                          for pk, codec, data in rows])
     pending.clear()

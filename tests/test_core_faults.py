@@ -70,7 +70,10 @@ def test_retry_stranded_without_an_rq_scheduler_is_resent_by_the_reconciler(proj
     records = transactions(250)
     records[120]["batch_fail_until_attempt"] = 2
     start_workers(2, scheduler=False)
-    job = submit_job(project=project, data_type="probe", records=records)
+    # Batches of 10: the failed run's 10 errors stay under the breaker's minimum volume. Had
+    # it opened, the other batches would have been deferred with a delay, which (with no RQ
+    # scheduler and no reconciler running) strands them too: not what this test is about.
+    job = submit_job(project=project, data_type="probe", records=records, batch_size=10)
     batch = wait_until(lambda: Batch.objects.filter(job=job, status="retrying").first(), timeout=30,
                        message="a batch waiting for its retry")
     time.sleep(settings.ZENITH_REQUEUE_GRACE_SECONDS + 1.5)

@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 TEST_SQLITE_REDIS_URL ?= redis://127.0.0.1:6379/13
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-postgres test-sqlite test-faults browser bench clean
+.PHONY: install run test test-postgres test-sqlite test-faults browser promtool bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ browser:
 	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	   (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null))
 
-test: install browser test-postgres test-sqlite
+# promtool, for the alert-rule test: taken out of Debian's prometheus package into the venv
+# (only the binary: the package itself would install and start a Prometheus server).
+promtool: install
+	@command -v promtool >/dev/null 2>&1 || test -x $(VENV)/bin/promtool || \
+	  (echo "extracting promtool from Debian's prometheus package"; tmp=$$(mktemp -d) && \
+	   (cd $$tmp && apt-get download prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb root) && \
+	   cp $$tmp/root/usr/bin/promtool $(VENV)/bin/promtool; status=$$?; rm -rf $$tmp; \
+	   test $$status -eq 0 || echo "promtool unavailable: the alert-rule test will be skipped")
+
+test: install browser promtool test-postgres test-sqlite
 
 test-postgres:
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)

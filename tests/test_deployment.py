@@ -874,7 +874,9 @@ def test_alert_rules_encode_the_seed_thresholds_on_exported_metrics():
 
 
 def _promtool() -> str | None:
-    return os.environ.get("PROMTOOL") or shutil.which("promtool")
+    beside_python = Path(sys.executable).parent / "promtool"  # where `make promtool` puts it
+    return os.environ.get("PROMTOOL") or shutil.which("promtool") or (str(beside_python) if beside_python.exists()
+                                                                         else None)
 
 
 PROMTOOL_CASES = [

@@ -475,11 +475,12 @@ def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: str | No
     renames = {column: field for field, column in spec.columns.items() if isinstance(column, str)}
     deriver = _IdDeriver() if derive else None
     numbers = spec.decimal_separator is not None or spec.thousands_separator is not None
+    unmapped = spec.is_empty  # once: it is computed from the whole mapping (was 2/3 of a JSON upload)
     for record in records:
         if not isinstance(record, dict):
             yield record
             continue
-        if spec.is_empty:
+        if unmapped:
             out = record
         else:
             out = {renames.get(key, key): value for key, value in record.items()}

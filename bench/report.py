@@ -18,6 +18,76 @@ def _label(run: dict) -> str:
             + (" (2,000 batches)" if run.get("many_batches") else ""))
 
 
+def _plain(run: dict) -> bool:
+    return run["zenith"]["via"] == "http" and not any(run.get(k) for k in ("throttle_active", "status_load",
+                                                                            "many_batches"))
+
+
+def _scaling(results: dict) -> list[str]:
+    """Each worker count against one worker on the smallest size: the ratio of the medians,
+    and of each interleaved repeat against the one-worker run next to it."""
+    size = min(run["size"] for run in results["runs"])
+    by_workers = {run["zenith"]["workers"]: run["zenith"] for run in results["runs"]
+                  if run["size"] == size and _plain(run)}
+    one = by_workers.get(1)
+    if not one or len(by_workers) < 2:
+        return []
+    lines = ["", f"## Scaling on {size:,} items", "",
+             "Repeats ran interleaved (1, 2, 4 workers, then again), so each repeat's ratio compares runs",
+             "made next to each other.", "",
+             _row(["workers", "median items/s", "median / 1 worker", "each repeat / its 1-worker run"]),
+             _row(["---"] * 4)]
+    base = one.get("repeats_items_per_second") or [one["items_per_second"]]
+    for workers, z in sorted(by_workers.items()):
+        repeats = z.get("repeats_items_per_second") or [z["items_per_second"]]
+        pairs = [f"{r / b:.2f}" for r, b in zip(repeats, base, strict=False)]
+        ratio = z["items_per_second"] / one["items_per_second"]
+        lines.append(_row([workers, f"{z['items_per_second']:,}", f"{ratio:.2f}", ", ".join(pairs)]))
+    return lines
+
+
+def _targets(results: dict) -> list[str]:
+    """The issue's targets against this run's figures."""
+    runs = results["runs"]
+    large, small = max(r["size"] for r in runs), min(r["size"] for r in runs)
+    rows = []
+
+    def plain(size: int, workers: int) -> dict | None:
+        return next((r for r in runs if r["size"] == size and r["zenith"]["workers"] == workers and _plain(r)), None)
+
+    two = plain(large, 2)
+    if two:
+        ref2 = two["reference"].get("2") or two["reference"].get(2)
+        ratio = two["zenith"]["items_per_second"] / ref2["items_per_second"]
+        rows.append([f"{large:,} end to end >= 0.70x the 2-process reference",
+                     f"{two['zenith']['items_per_second']:,} vs {ref2['items_per_second']:,} items/s: {ratio:.2f}x",
+                     ratio >= 0.7])
+    one_small, two_small = plain(small, 1), plain(small, 2)
+    if one_small and two_small:
+        ratio = two_small["zenith"]["items_per_second"] / one_small["zenith"]["items_per_second"]
+        rows.append([f"2 workers >= 1.7x one worker on {small:,}", f"{ratio:.2f}x (medians)", ratio >= 1.7])
+    loads = [r["zenith"]["status_load"] for r in runs if r["zenith"].get("status_load")]
+    if loads:
+        rows.append(["status endpoint p99 < 20 ms at 200 requests/s", f"{loads[0]['p99_ms']} ms",
+                     loads[0]["p99_ms"] < 20])
+    at_large = [r["zenith"] for r in runs if r["size"] == large]
+    if at_large:
+        redis_peak = max(z["redis_peak_mb"] for z in at_large)
+        web_peak = max(z["web_peak_rss_mb"] for z in at_large)
+        growth = max(z["worker_rss_growth_mb"] for z in at_large)
+        rows += [[f"peak Redis memory < 50 MB ({large:,} items)", f"{redis_peak} MB", redis_peak < 50],
+                 [f"web RSS < 300 MB receiving the {large:,}-row upload", f"{web_peak} MB", web_peak < 300],
+                 ["worker RSS flat across the job", f"grew at most {growth} MB", growth < 50]]
+    many = [r["zenith"] for r in runs if r.get("many_batches")]
+    if many:
+        rows.append([f"finalization < 1 s after the last of {many[0]['batches']:,} batches",
+                     f"{many[0]['finalize_lag_ms']} ms", many[0]["finalize_lag_ms"] < 1000])
+    if not rows:
+        return []
+    return ["", "## Targets", "", _row(["target", "this run", "met"]), _row(["---"] * 3),
+            *[_row([name, figure, "yes" if met else "**no**"]) for name, figure, met in rows]]
+
+
 def write_performance_doc(results: dict, path: Path) -> None:
     m = results["machine"]
     lines = [
@@ -57,6 +127,7 @@ def write_performance_doc(results: dict, path: Path) -> None:
             f"{ref2['items_per_second']:,}", f"{z['items_per_second'] / ref2['items_per_second']:.2f}",
             z["submit_seconds"], z["finalize_lag_ms"], f"{z['batches']} x {z['batch_size']}", z["window"],
         ]))
+    lines += _scaling(results) + _targets(results)
     lines += [
         "",
         "## Memory",

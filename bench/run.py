@@ -615,7 +615,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="Item counts, comma-separated.")
     parser.add_argument("--workers", default="1,2,4", help="Worker processes to try on the smallest size.")
     parser.add_argument("--large-workers", default="1,2,4", help="Worker processes for the larger sizes.")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="Runs per worker count on the smallest size (the median is reported, with the spread).")
     parser.add_argument("--status-load", action="store_true", help="Load-test the status endpoint (30 s at 200/s).")
     parser.add_argument("--no-profile", action="store_true", help="Skip the py-spy profile of the workers.")
@@ -652,9 +652,16 @@ def main() -> None:
             print(f"[reference] {size:,} items, {ref['processes']} process(es): {ref['items_per_second']:,} items/s "
                   f"({ref['seconds']} s)")
         last = index == len(sizes) - 1
-        for workers in (worker_counts if index == 0 else large_counts):
-            repeats = args.repeat if index == 0 else 1
-            run = _median_run([zenith(files["csv"], workers) for _ in range(repeats)])
+        counts = worker_counts if index == 0 else large_counts
+        repeats = args.repeat if index == 0 else 1
+        # Repeats are interleaved (1, 2, 4, 1, 2, 4, ...) so that a drift in the machine's speed
+        # (a shared host) falls on every worker count alike instead of on one.
+        runs: dict[int, list[dict]] = {workers: [] for workers in counts}
+        for _ in range(repeats):
+            for workers in counts:
+                runs[workers].append(zenith(files["csv"], workers))
+        for workers in counts:
+            run = _median_run(runs[workers])
             run["ratio_to_2p_reference"] = round(run["items_per_second"] / refs[2]["items_per_second"], 3)
             print(f"[zenith] {json.dumps(run)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": run})

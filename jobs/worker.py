@@ -44,10 +44,17 @@ class ZenithWorker(SimpleWorker):
         super().heartbeat(timeout, pipeline)
 
     def request_stop(self, signum, frame):
-        # A warm shutdown: the current batch finishes, no chained batch starts after it.
+        """A warm shutdown: the current batch finishes, no chained batch starts after it.
+
+        The flag is set before RQ's handler runs: when idle, RQ raises StopRequested from the
+        signal handler, wherever the worker happens to be, and a broad `except Exception`
+        there (publishing a resource sample, say) swallowed it. The worker then went back to
+        waiting for messages and ignored the stop (test teardowns waited 20 s for SIGKILL);
+        RQ's loop checks the flag before each wait."""
         from jobs.services.execution import SHUTDOWN
 
         SHUTDOWN.set()
+        self._stop_requested = True
         return super().request_stop(signum, frame)
 
     def perform_job(self, job, queue) -> bool:

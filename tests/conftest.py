@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,13 +122,34 @@ class ManagedProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                pass
+                self._record_stuck_stop(timeout)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait(5)
         self.log.close()
+
+    def _record_stuck_stop(self, timeout: float) -> None:
+        """Did not stop on SIGTERM: where each of its processes was, into the log and a
+        `stuck-stop-*.txt` beside it, before the SIGKILL."""
+        report = [f"{self.log_path.name}: still running {timeout:g} s after SIGTERM"]
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        try:
+            processes = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.Error:
+            processes = []
+        for process in processes:
+            try:
+                report.append(f"--- pid {process.pid} {process.status()} {' '.join(process.cmdline())[:200]}")
+                dump = subprocess.run([spy, "dump", "--pid", str(process.pid)], capture_output=True, text=True,
+                                      timeout=10)
+                report.append(dump.stdout or dump.stderr)
+            except (psutil.Error, OSError, subprocess.SubprocessError) as exc:
+                report.append(f"(no stack: {exc})")
+        text = "\n".join(report)
+        (self.log_path.parent / f"stuck-stop-{self.log_path.stem}.txt").write_text(text)
+        print(text, file=sys.stderr)
 
     def text(self) -> str:
         self.log.flush()

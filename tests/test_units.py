@@ -431,3 +431,30 @@ def test_legal_suffixes_compound_and_ampersands():
     assert normalize_name("Smith & Jones Ltd") == "smith and jones"
     assert normalize_name("Procter & Gamble Co.") == "procter and gamble"
     assert normalize_name("Ltd") == "ltd"  # a name that is only a suffix keeps it
+
+
+def test_a_stop_request_survives_code_that_swallows_its_exception(redis):
+    """RQ raises StopRequested from the SIGTERM handler of an idle worker, wherever the worker
+    is; a broad `except Exception` there must not make it forget the stop (the flag is what
+    RQ's loop checks before it waits for the next message)."""
+    import signal
+
+    from rq.worker import WorkerStatus
+
+    from jobs.dispatch import get_queue
+    from jobs.services.execution import SHUTDOWN
+    from jobs.worker import ZenithWorker
+
+    worker = ZenithWorker([get_queue("default")], connection=redis, name="stop-test")
+    worker.set_state(WorkerStatus.IDLE)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        try:
+            worker.request_stop(signal.SIGTERM, None)
+        except Exception:  # what the interrupted code's handler does
+            pass
+        assert worker._stop_requested and SHUTDOWN.is_set()
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+        SHUTDOWN.clear()

@@ -425,6 +425,7 @@ class ZenithUp:
 
 
 @pytest.mark.integration
+@pytest.mark.heavy  # always a fresh SQLite, whichever database the suite runs on: once is enough
 def test_make_run_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path, redis):
     """What `make run` runs, against this suite's Redis database and a fresh SQLite: web,
     worker pool and scheduler come up, /healthz and /readyz answer 200, both demo jobs are
@@ -474,6 +475,7 @@ def test_make_run_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path, re
 
 
 @pytest.mark.integration
+@pytest.mark.heavy  # a fresh SQLite and a Redis of its own, whatever the suite runs on
 def test_make_run_starts_its_own_redis_when_none_answers_and_stops_it(tmp_path):
     """REDIS_URL on a closed loopback port: zenith_up starts the embedded Redis (Valkey),
     runs everything against it, and a Ctrl-C (SIGINT to the whole process group, as a

@@ -65,8 +65,26 @@ logger = logging.getLogger(__name__)
 
 CHECK_EVERY_ITEMS = 64
 
-# Set by the worker on a warm shutdown: finish the current batch, start no chained one.
-SHUTDOWN = threading.Event()
+class _ShutdownFlag:
+    """Set by the worker's SIGTERM handler on a warm shutdown: finish the current batch, start
+    no chained one. A plain attribute, not a threading.Event: Event.set() takes a lock, and a
+    second signal arriving while the first handler held it deadlocked the worker in its own
+    handler (a test teardown's SIGTERM to the process group plus the pool's forwarded one)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+SHUTDOWN = _ShutdownFlag()
 
 
 class BatchCancelled(Exception):

@@ -69,19 +69,35 @@ def _batch_timeout(spec: DataTypeSpec) -> int:
     return int(spec.time_limit + settings.ZENITH_THROTTLE_MAX_INLINE_WAIT + 5)
 
 
-def send_batch(batch_id: int, rq_job_id: str, spec: DataTypeSpec, priority: int, *, at_front: bool = False,
-               delay: float = 0.0) -> None:
-    """Puts one batch message on its queue now (or in `delay` seconds, via RQ's scheduler)."""
-    queue = get_queue(queue_name(spec.queue, priority))
-    job = queue.create_job(
+def _message(queue: Queue, batch_id: int, rq_job_id: str, spec: DataTypeSpec):
+    return queue.create_job(
         RUN_BATCH, args=(batch_id,), job_id=rq_job_id, timeout=_batch_timeout(spec),
         result_ttl=settings.RQ_RESULT_TTL, failure_ttl=settings.RQ_RESULT_TTL * 6,
         description=f"{spec.name} batch {batch_id}",
     )
+
+
+def send_batch(batch_id: int, rq_job_id: str, spec: DataTypeSpec, priority: int, *, at_front: bool = False,
+               delay: float = 0.0) -> None:
+    """Puts one batch message on its queue now (or in `delay` seconds, via RQ's scheduler)."""
+    queue = get_queue(queue_name(spec.queue, priority))
+    job = _message(queue, batch_id, rq_job_id, spec)
     if delay > 0:
         queue.schedule_job(job, timezone.now() + dt.timedelta(seconds=delay))
     else:
         queue.enqueue_job(job, at_front=at_front)
+
+
+def send_batches(messages: list[tuple[int, str, bool]], spec: DataTypeSpec, priority: int) -> None:
+    """Puts (batch id, RQ id, at front) messages on their queue in one Redis transaction, in
+    this order. Sent one by one, an idle worker took each as it arrived: the front batches,
+    pushed 3, 2, 1 so that a busy queue reads 1, 2, 3, started as 3, 2 (and 1 waited for the
+    end of their chains)."""
+    queue = get_queue(queue_name(spec.queue, priority))
+    with queue.connection.pipeline() as pipe:
+        for batch_id, rq_job_id, at_front in messages:
+            queue.enqueue_job(_message(queue, batch_id, rq_job_id, spec), pipeline=pipe, at_front=at_front)
+        pipe.execute()
 
 
 def send_on_commit(batch_id: int, rq_job_id: str, spec: DataTypeSpec, priority: int, *, at_front: bool = False,
@@ -115,15 +131,30 @@ def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None =
         return Window(0)
     spec = get_data_type(job.data_type)
     kept = None
-    # Each at_front send pushes onto the head of the queue, so the front batches go in reverse
-    # to come out as 1, 2, 3 (on_commit runs the sends in the order they are registered).
+    # Each at_front push goes onto the head of the queue, so the front batches go in reverse
+    # to come out as 1, 2, 3; all in one Redis transaction once this one commits.
     front = [row for row in picked if row[1] <= FRONT_BATCHES]
+    messages = []
     for batch_id, number, rq_job_id in [*reversed(front), *picked[len(front):]]:
         if keep_for is not None and rq_job_id == keep_for:
             kept = batch_id
         else:
-            send_on_commit(batch_id, rq_job_id, spec, job.priority, at_front=number <= FRONT_BATCHES)
+            messages.append((batch_id, rq_job_id, number <= FRONT_BATCHES))
+    if messages:
+        _send_all_on_commit(messages, spec, job.priority)
     return Window(len(picked), kept)
+
+
+def _send_all_on_commit(messages: list[tuple[int, str, bool]], spec: DataTypeSpec, priority: int) -> None:
+    def send() -> None:
+        try:
+            send_batches(messages, spec, priority)
+        except Exception:
+            # PostgreSQL says "queued"; the reconciler re-sends once the grace period passes.
+            logger.warning("could not send batches %s to RQ; the reconciler will retry",
+                           [batch_id for batch_id, _, _ in messages], exc_info=True)
+
+    transaction.on_commit(send)
 
 
 def _pick_postgres(job: ProcessingJob, cap: int, not_before, keep_for: str | None) -> list[tuple[int, int, str]]:

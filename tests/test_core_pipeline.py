@@ -251,6 +251,34 @@ def test_first_three_batches_of_a_new_job_go_to_the_front(project, redis, settin
     assert order() == ["B1", "B2", "B3", "A2", "A3", "A4", "A5", "B4", "B5", "A6"]
 
 
+def test_waiting_workers_take_a_new_jobs_first_batches_in_order(project, redis, settings):
+    """A worker blocked on an empty queue sees the job's first batches all at once, in order.
+    (Sent one message at a time, the first waiting worker took batch 3, the next batch 2, and
+    batch 1 waited for the end of their chains: a job showed batch 1 queued to the last.)"""
+    import threading
+
+    from jobs.dispatch import get_queue, queue_name
+
+    settings.ZENITH_MAX_CONCURRENT_BATCHES = 4
+    queue = get_queue(queue_name("default", 5))
+    taken: list[str] = []
+
+    def wait_like_a_worker() -> None:
+        while len(taken) < 4:
+            popped = redis.blpop([queue.key], timeout=10)
+            if popped is None:
+                return
+            taken.append(popped[1].decode())
+
+    consumer = threading.Thread(target=wait_like_a_worker)
+    consumer.start()
+    time.sleep(0.3)  # blocked in BLPOP before anything is sent
+    job = submit_job(project=project, data_type="probe", records=transactions(400), priority=5, batch_size=100)
+    consumer.join(15)
+    numbers = dict(Batch.objects.filter(job=job).values_list("rq_job_id", "number"))
+    assert [numbers.get(rq_id) for rq_id in taken] == [1, 2, 3, 4]
+
+
 @pytest.mark.heavy
 def test_high_priority_overtakes_a_running_low_job_with_the_default_chain(project, start_workers, settings):
     """Priorities through queue order with ZENITH_CHAIN_SECONDS at its default (5 s): a

@@ -268,9 +268,11 @@ def test_analysis_and_reconciliation_of_a_stored_transaction_sample(project, sta
 
     job = submit_project_transactions(project=project, data_type="analysis")
     assert job.options == {"source": "project"} and job.total_items == truth["stored"]
-    # The claim check holds id ranges, not copies of the rows.
+    # The claim check holds id ranges, not copies of the rows (a copy of a batch would be tens
+    # of KB). How many ranges depends on the id gaps that duplicates leave (ON CONFLICT uses up
+    # sequence values), which depends on the order the ingestion batches ran in.
     payloads = list(BatchPayload.objects.filter(batch__job=job))
-    assert {p.codec for p in payloads} == {"project-tx"} and max(len(bytes(p.data)) for p in payloads) < 120
+    assert {p.codec for p in payloads} == {"project-tx"} and max(len(bytes(p.data)) for p in payloads) < 1024
     job = wait_for_job(job.id, timeout=120)
     assert_accounting(job)
     assert job.status == JobStatus.COMPLETED and job.items_failed == 0

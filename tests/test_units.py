@@ -188,6 +188,52 @@ def test_a_presumed_dead_worker_that_commits_late_changes_nothing(redis, api_use
     assert Batch.objects.filter(job=job).aggregate(n=Sum("processed_count"))["n"] == 10
 
 
+@pytest.mark.django_db
+def test_hand_written_batch_statements_read_and_write_what_the_orm_does(redis, api_users):
+    """jobs.services.batch_sql builds its SQL from the models: the load must give the same
+    values as the ORM (JSON, UUIDs, datetimes and all), and the claim and end of a run must
+    be compare-and-sets."""
+    import uuid
+
+    from jobs.models import Batch, BatchStatus, ProcessingJob, Project
+    from jobs.services import batch_sql, submit_job
+
+    records = [{"id": f"S{i}", "date": "2024-01-02", "amount": "1", "currency": "EUR"} for i in range(3)]
+    job = submit_job(project=Project.objects.get(id="alice-audit"), data_type="transaction", records=records,
+                     options={"day_first": True, "nested": {"a": [1, 2]}})
+    ProcessingJob.objects.filter(id=job.id).update(cancel_requested_at=dt.datetime(2024, 5, 6, 7, 8, 9, 123456,
+                                                                                    tzinfo=dt.UTC))
+    Batch.objects.filter(job=job).update(stats={"stored": 3, "sample": ["x"]}, claim_token=uuid.uuid4())
+    orm = Batch.objects.select_related("job", "payload").get(job=job)
+    loaded = batch_sql.load_batch(orm.id)
+
+    def values(instance, skip=()):
+        return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields if f.name not in skip}
+
+    assert values(loaded) == values(orm)
+    assert values(loaded.job, skip=("summary", "import_details")) == values(orm.job, skip=("summary", "import_details"))
+    assert loaded.job.options == {"day_first": True, "nested": {"a": [1, 2]}}
+    assert (loaded.payload.codec, bytes(loaded.payload.data)) == (orm.payload.codec, bytes(orm.payload.data))
+    assert batch_sql.load_batch(orm.id + 10_000) is None
+
+    Batch.objects.filter(id=orm.id).update(claim_token=None)
+    token = uuid.uuid4()
+    assert batch_sql.claim(loaded, token, "w1")
+    assert not batch_sql.claim(loaded, uuid.uuid4(), "w2")  # no longer queued
+    claimed = Batch.objects.get(id=orm.id)
+    assert (claimed.status, claimed.claim_token, claimed.attempts, claimed.worker_name) == ("running", token, 1, "w1")
+    assert claimed.started_at is not None and claimed.heartbeat_at == claimed.started_at
+
+    end = dict(status=BatchStatus.SUCCEEDED, processed_count=3, failed_count=0, stats={"stored": 3},
+               last_error="", rq_job_id=claimed.rq_job_id, rerun_scope="", next_attempt_at=None)
+    assert not batch_sql.end_run(orm.id, uuid.uuid4(), **end)  # someone else's token
+    assert batch_sql.end_run(orm.id, token, **end)
+    ended = Batch.objects.get(id=orm.id)
+    assert (ended.status, ended.processed_count, ended.stats) == ("succeeded", 3, {"stored": 3})
+    assert ended.claim_token is None
+    assert ended.finished_at >= ended.started_at
+
+
 # --- importing: values, headers, header rows, duplicates, ids, names ---------------------------------
 
 def _import(content: bytes, name: str = "x.csv", mapping=None, options=None):

@@ -59,6 +59,7 @@ from ..models import (
     RerunScope,
 )
 from ..redis import get_redis
+from . import batch_sql
 from .accounting import WAITING_PREFIX, apply_job_delta
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def _run_one(batch_id: int, worker_name: str, message_id: str | None,
              chain_until: float) -> tuple[str, int | None]:
     """Runs one batch if PostgreSQL says it may. Returns (a word for RQ, the id of the next
     batch this message should run, if any)."""
-    batch = Batch.objects.select_related("job", "payload").filter(id=batch_id).first()
+    batch = batch_sql.load_batch(batch_id)
     if batch is None:
         return "missing", None
     with correlation(batch.job.correlation_id):
@@ -296,13 +297,7 @@ def _release_probe(redis, spec: DataTypeSpec, probe: bool) -> None:
 
 def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | None:
     token = uuid.uuid4()
-    claimed = Batch.objects.filter(
-        id=batch.id, status__in=[BatchStatus.QUEUED, BatchStatus.RETRYING], rq_job_id=batch.rq_job_id,
-    ).update(
-        status=BatchStatus.RUNNING, claim_token=token, attempts=batch.attempts + 1, worker_name=worker_name,
-        started_at=Now(), heartbeat_at=Now(), finished_at=None, next_attempt_at=None,
-    )
-    if not claimed:
+    if not batch_sql.claim(batch, token, worker_name):
         return None
     batch.attempts += 1
     batch.started_at = timezone.now()  # the row holds the database's clock; this is for attempt records
@@ -408,13 +403,13 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
             new_stats = _merge_stats(current.stats or {}, new_stats)
         # Compare-and-set on the claim: if the reconciler gave the batch to another worker,
         # nothing of this run is kept.
-        updated = Batch.objects.filter(id=batch.id, status=BatchStatus.RUNNING, claim_token=token).update(
-            status=status, processed_count=processed, failed_count=failed, stats=new_stats,
-            finished_at=Now(), claim_token=None, last_error=last_error[:4000], rq_job_id=rq_job_id,
+        ended = batch_sql.end_run(
+            batch.id, token, status=status, processed_count=processed, failed_count=failed, stats=new_stats,
+            last_error=last_error[:4000], rq_job_id=rq_job_id,
             rerun_scope=RerunScope.ERRORS if retry_items else RerunScope.ALL,
             next_attempt_at=(timezone.now() + dt.timedelta(seconds=delay)) if retry_items else None,
         )
-        if not updated:
+        if not ended:
             raise LeaseLost(f"batch {batch.id} is no longer ours at commit")
         if status == BatchStatus.SUCCEEDED:
             transaction.on_commit(lambda: metrics.batch_ended(spec.name, "succeeded", processed, failed))

@@ -287,6 +287,23 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError("web did not start")
 
 
+def settle(quiet_percent: float = 25.0, timeout: float = 20.0) -> float:
+    """Waits (up to `timeout`) for the CPU to go quiet after the processes' start-up, then
+    publishes that sample for the batch optimizer. Without it, the optimizer read the CPU of
+    the start-up itself (over 80 % after the reference runs) and halved one run's batch size
+    but not another's. Returns the CPU % the optimizer will see."""
+    from monitoring.resources import publish, sample_local
+
+    deadline = time.monotonic() + timeout
+    sample_local()
+    while True:
+        time.sleep(1.0)
+        sample = sample_local()  # CPU since the previous call: over the last second
+        if sample.cpu_percent < quiet_percent or time.monotonic() >= deadline:
+            publish(sample)
+            return sample.cpu_percent
+
+
 def wait_workers(count: int, timeout: float = 60) -> None:
     from rq import Worker
 
@@ -450,6 +467,7 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
     try:
         wait_port(port)
         wait_workers(workers)
+        cpu_at_submit = settle()
         sampler = Sampler({"web": web.pid, "workers": pool.pid}, redis)
         sampler.start()
         started = time.perf_counter()
@@ -486,7 +504,8 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
             "first_batch_after_s": round((job.started_at - started_at).total_seconds(), 2) if job.started_at else None,
             "finalize_lag_ms": round((job.completed_at - last_batch).total_seconds() * 1000, 1) if last_batch else None,
             "batches": job.total_batches, "batch_size": job.batch_config.get("size"),
-            "window": job.batch_config.get("concurrent_batches"), "status": job.status,
+            "window": job.batch_config.get("concurrent_batches"), "cpu_at_submit": cpu_at_submit,
+            "status": job.status,
             "processed": job.items_processed, "failed": job.items_failed, "rows_in_postgres": rows,
             "accounting_identity": identity and rows == job.items_processed, **sampler.report(),
         }

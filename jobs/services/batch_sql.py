@@ -32,12 +32,13 @@ class _Part:
     model: type[Model]
     attnames: list[str]
     converters: list[tuple[list, Any]]
+    pk_index: int
     start: int
     stop: int
 
     def build(self, row: tuple) -> Model | None:
         values = list(row[self.start:self.stop])
-        if values[0] is None:  # an outer join found nothing
+        if values[self.pk_index] is None:  # an outer join found nothing
             return None
         for index, (converters, expression) in enumerate(self.converters):
             for convert in converters:
@@ -58,9 +59,8 @@ def _now_sql() -> str:
 
 
 def _fields(model: type[Model], skip: frozenset[str] = frozenset()) -> list[Field]:
-    # The primary key first: `_Part.build` reads a NULL there as "no row".
-    pk = model._meta.pk
-    return [pk, *(f for f in model._meta.concrete_fields if f is not pk and f.name not in skip)]
+    # In the model's order: Model.from_db takes the values of a partial load in that order.
+    return [f for f in model._meta.concrete_fields if f.name not in skip]
 
 
 @functools.cache
@@ -74,7 +74,8 @@ def _load_statement(vendor: str) -> tuple[str, list[_Part]]:
         for f in fields:
             col = f.get_col(alias)
             converters.append((connection.ops.get_db_converters(col) + f.get_db_converters(connection), col))
-        parts.append(_Part(model, [f.attname for f in fields], converters, start, start + len(fields)))
+        parts.append(_Part(model, [f.attname for f in fields], converters, fields.index(model._meta.pk), start,
+                           start + len(fields)))
         start += len(fields)
     sql = (
         f"SELECT {', '.join(columns)} FROM {_quote(Batch._meta.db_table)} b "

@@ -59,6 +59,10 @@ def _zenith_settings(settings, tmp_path):
     settings.ZENITH_STAGED_UPLOAD_DIR = tmp_path / "uploads"
     for name, value in FAST_SETTINGS.items():
         setattr(settings, name, value)
+    # Users made here are checked only in this process (test client, live_server): a fast
+    # hasher instead of PBKDF2's million rounds, which took about a second of each fixture
+    # that makes three users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
 
 

@@ -110,6 +110,7 @@ def test_db_pool_settings_build_djangos_psycopg_pool():
 
 # --- Redis: the pool's size comes from settings and is a hard cap -------------------------
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_redis_max_connections_caps_the_process_pool(redis):
     """ZENITH_REDIS_MAX_CONNECTIONS=3: the shared client's pool holds at most 3 connections;
     with all 3 checked out a command fails at once with MaxConnectionsError naming the

@@ -44,6 +44,7 @@ def test_kill_9_mid_batch_loses_nothing_and_counts_once(project, start_workers, 
     assert_accounting(job)
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_redis_flushdb_mid_job_is_repaired_by_the_reconciler(project, start_workers, start_scheduler,  # noqa: F811
                                                               redis):
     start_workers(2)
@@ -59,6 +60,7 @@ def test_redis_flushdb_mid_job_is_repaired_by_the_reconciler(project, start_work
     assert_accounting(job)
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_retry_stranded_without_an_rq_scheduler_is_resent_by_the_reconciler(project, start_workers):  # noqa: F811
     """The host holding RQ's scheduler lock died: a delayed retry stays scheduled, overdue.
     (A standby scheduler only retries the lock every two minutes.)"""

@@ -167,6 +167,7 @@ def test_cancel_stops_a_running_batch_within_seconds(project, start_workers):
     assert_accounting(job)
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_optimizer_pause_between_batches_when_enabled(project, start_workers, settings):
     settings.ZENITH_BATCH_DELAY_FACTOR = 2.0  # the seed's 100/200/500 ms, doubled to measure it clearly
     settings.ZENITH_MAX_CONCURRENT_BATCHES = 1
@@ -181,6 +182,7 @@ def test_optimizer_pause_between_batches_when_enabled(project, start_workers, se
     assert job.status == JobStatus.COMPLETED
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_priorities_drain_high_before_low(project, start_workers):
     from tests.conftest import worker_env
 
@@ -195,6 +197,7 @@ def test_priorities_drain_high_before_low(project, start_workers):
     assert max(high_starts) < min(low_starts)  # submitted later, finished first
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_workers_are_recycled_after_max_jobs(project, start_workers):
     from tests.conftest import worker_env
 

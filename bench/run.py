@@ -621,6 +621,19 @@ def machine() -> dict:
             "date": dt.date.today().isoformat()}
 
 
+def _print_reference(ref: dict, size: int) -> dict:
+    print(f"[reference] {size:,} items, {ref['processes']} process(es): {ref['items_per_second']:,} items/s "
+          f"({ref['seconds']} s)")
+    return ref
+
+
+def _median_reference(refs: list[dict]) -> dict:
+    ordered = sorted(refs, key=lambda r: r["items_per_second"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["repeats_items_per_second"] = [r["items_per_second"] for r in refs]
+    return chosen
+
+
 def _median_run(runs: list[dict]) -> dict:
     """The run with the median items/s, carrying every repeat's figure for the spread."""
     ordered = sorted(runs, key=lambda r: r["items_per_second"])
@@ -636,6 +649,9 @@ def main() -> None:
     parser.add_argument("--large-workers", default="1,2,4", help="Worker processes for the larger sizes.")
     parser.add_argument("--repeat", type=int, default=5,
                         help="Runs per worker count on the smallest size (the median is reported, with the spread).")
+    parser.add_argument("--large-repeat", type=int, default=3,
+                        help="At the larger sizes: (2-process reference, 2 workers) pairs, run interleaved, and "
+                             "status-load runs (medians reported, with every run's figure).")
     parser.add_argument("--status-load", action="store_true", help="Load-test the status endpoint (30 s at 200/s).")
     parser.add_argument("--no-profile", action="store_true", help="Skip the py-spy profile of the workers.")
     parser.add_argument("--profile-web", action="store_true",
@@ -666,22 +682,37 @@ def main() -> None:
                 print(f"[zenith + status load] {json.dumps(loaded)}")
                 results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
             continue
-        refs = {p: reference(files["jsonl"], p) for p in (1, 2)}
-        for ref in refs.values():
-            print(f"[reference] {size:,} items, {ref['processes']} process(es): {ref['items_per_second']:,} items/s "
-                  f"({ref['seconds']} s)")
         last = index == len(sizes) - 1
         counts = worker_counts if index == 0 else large_counts
-        repeats = args.repeat if index == 0 else 1
-        # Repeats are interleaved (1, 2, 4, 1, 2, 4, ...) so that a drift in the machine's speed
-        # (a shared host) falls on every worker count alike instead of on one.
         runs: dict[int, list[dict]] = {workers: [] for workers in counts}
-        for _ in range(repeats):
+        if index == 0:
+            refs = {p: _print_reference(reference(files["jsonl"], p), size) for p in (1, 2)}
+            # Repeats are interleaved (1, 2, 4, 1, 2, 4, ...) so that a drift in the machine's
+            # speed (a shared host) falls on every worker count alike instead of on one.
+            for _ in range(args.repeat):
+                for workers in counts:
+                    runs[workers].append(zenith(files["csv"], workers))
+        else:
+            # The target compares 2 workers with the 2-process reference: each 2-worker run
+            # right after a reference run of its own, the pair repeated, medians compared.
+            ref2_runs = []
+            refs = {1: _print_reference(reference(files["jsonl"], 1), size)}
+            for _ in range(args.large_repeat):
+                ref2_runs.append(_print_reference(reference(files["jsonl"], 2), size))
+                if 2 in counts:
+                    runs[2].append(zenith(files["csv"], 2))
+            refs[2] = _median_reference(ref2_runs)
+            if runs.get(2):
+                pair_ratios = [round(z["items_per_second"] / r["items_per_second"], 3)
+                               for z, r in zip(runs[2], ref2_runs, strict=True)]
             for workers in counts:
-                runs[workers].append(zenith(files["csv"], workers))
+                if workers != 2:
+                    runs[workers].append(zenith(files["csv"], workers))
         for workers in counts:
             run = _median_run(runs[workers])
             run["ratio_to_2p_reference"] = round(run["items_per_second"] / refs[2]["items_per_second"], 3)
+            if index > 0 and workers == 2:
+                run["pair_ratios_to_2p_reference"] = pair_ratios
             print(f"[zenith] {json.dumps(run)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": run})
         if index == 0:
@@ -697,7 +728,12 @@ def main() -> None:
             print(f"[zenith throttled] {json.dumps(throttled)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": throttled, "throttle_active": True})
         if args.status_load and last:
-            loaded = zenith(files["csv"], 2, status_load={"rate": 200, "seconds": 30}, pin_web=args.pin_web)
+            # Repeated like the pairs above: one run's p99 on a shared 2-core host swung from
+            # 15 to 51 ms between two identical runs.
+            loads = [zenith(files["csv"], 2, status_load={"rate": 200, "seconds": 30}, pin_web=args.pin_web)
+                     for _ in range(args.large_repeat)]
+            loaded = sorted(loads, key=lambda run: run["status_load"]["p99_ms"])[len(loads) // 2]
+            loaded["status_load"]["repeats_p99_ms"] = [run["status_load"]["p99_ms"] for run in loads]
             print(f"[zenith + status load] {json.dumps(loaded)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
         if last and not args.no_profile:

@@ -627,15 +627,9 @@ def _print_reference(ref: dict, size: int) -> dict:
     return ref
 
 
-def _median_reference(refs: list[dict]) -> dict:
-    ordered = sorted(refs, key=lambda r: r["items_per_second"])
-    chosen = dict(ordered[len(ordered) // 2])
-    chosen["repeats_items_per_second"] = [r["items_per_second"] for r in refs]
-    return chosen
-
-
 def _median_run(runs: list[dict]) -> dict:
-    """The run with the median items/s, carrying every repeat's figure for the spread."""
+    """The run (Zenith's or the reference's) with the median items/s, carrying every repeat's
+    figure for the spread."""
     ordered = sorted(runs, key=lambda r: r["items_per_second"])
     chosen = dict(ordered[len(ordered) // 2])
     chosen["repeats_items_per_second"] = [r["items_per_second"] for r in runs]
@@ -697,11 +691,11 @@ def main() -> None:
             # right after a reference run of its own, the pair repeated, medians compared.
             ref2_runs = []
             refs = {1: _print_reference(reference(files["jsonl"], 1), size)}
-            for _ in range(args.large_repeat):
+            for _ in range(max(1, args.large_repeat)):
                 ref2_runs.append(_print_reference(reference(files["jsonl"], 2), size))
                 if 2 in counts:
                     runs[2].append(zenith(files["csv"], 2))
-            refs[2] = _median_reference(ref2_runs)
+            refs[2] = _median_run(ref2_runs)
             if runs.get(2):
                 pair_ratios = [round(z["items_per_second"] / r["items_per_second"], 3)
                                for z, r in zip(runs[2], ref2_runs, strict=True)]
@@ -731,7 +725,7 @@ def main() -> None:
             # Repeated like the pairs above: one run's p99 on a shared 2-core host swung from
             # 15 to 51 ms between two identical runs.
             loads = [zenith(files["csv"], 2, status_load={"rate": 200, "seconds": 30}, pin_web=args.pin_web)
-                     for _ in range(args.large_repeat)]
+                     for _ in range(max(1, args.large_repeat))]
             loaded = sorted(loads, key=lambda run: run["status_load"]["p99_ms"])[len(loads) // 2]
             loaded["status_load"]["repeats_p99_ms"] = [run["status_load"]["p99_ms"] for run in loads]
             print(f"[zenith + status load] {json.dumps(loaded)}")

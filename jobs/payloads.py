@@ -4,14 +4,17 @@ Items are stored once, at submission, as compact JSON compressed with zlib (leve
 fastest level already shrinks typical transaction records 4-6x). RQ messages carry only the
 batch id, so Redis never holds payloads.
 
-Two JSON shapes:
+Three shapes:
 - `json+zlib`: an array of records, as submitted (JSON items, JSON files, mapped imports).
 - `rows+zlib`: `{"k": keys, "r": rows}` for records that are rows of one table (a canonical
   CSV or spreadsheet): each row a list of values in `keys` order, or a record of another shape
   stored as its object. The keys are written once per batch instead of once per record, which
   made a 1M-row upload's serialising and compressing about half as costly (measured in
   docs/performance.md), and the submission never builds a dict per row.
-Both decode to the same list of records.
+- `csv+zlib`: a canonical CSV file's lines as they were (jobs.importing.blocks, the fast path
+  of a CSV upload): a line of JSON saying how to read them, then the lines. The worker parses
+  them, so the upload does not parse and re-encode each row.
+All decode to the same list of records.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 CODEC_JSON_ZLIB = "json+zlib"
 CODEC_ROWS_ZLIB = "rows+zlib"
+CODEC_CSV_ZLIB = "csv+zlib"
 CODEC_PROJECT_TRANSACTIONS = "project-tx"  # an id range of stored transactions: jobs.datatypes.stored
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -40,6 +44,11 @@ def pack(serialized: bytes, keys: Sequence[str] | None = None) -> tuple[str, byt
     return CODEC_ROWS_ZLIB, zlib.compress(b'{"k":' + serialize(list(keys)) + b',"r":' + serialized + b"}", 1)
 
 
+def pack_csv(lines: bytes, meta: bytes) -> tuple[str, bytes]:
+    """The codec and stored bytes for a run of CSV lines read as `meta` says."""
+    return CODEC_CSV_ZLIB, zlib.compress(meta + b"\n" + lines, 1)
+
+
 def decode_items(codec: str, data: bytes | memoryview) -> list[Any]:
     if codec == CODEC_PROJECT_TRANSACTIONS:
         # A job over the project's stored transactions: the payload is an id range, not items.
@@ -50,6 +59,10 @@ def decode_items(codec: str, data: bytes | memoryview) -> list[Any]:
         table = json.loads(zlib.decompress(bytes(data)))
         keys = table["k"]
         return [dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in table["r"]]
+    if codec == CODEC_CSV_ZLIB:
+        from .importing import blocks
+
+        return blocks.decode(zlib.decompress(bytes(data)))
     if codec != CODEC_JSON_ZLIB:
         raise ValueError(f"Unknown payload codec {codec!r}")
     return json.loads(zlib.decompress(bytes(data)))

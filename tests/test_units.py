@@ -454,6 +454,112 @@ def test_a_canonical_table_is_stored_as_rows_and_processed_as_records(redis, api
     assert stored == {expected[0]["id"]: Decimal("1234.50"), expected[1]["id"]: Decimal("-7.00")}
 
 
+def _fast_path_cases() -> dict[str, bytes]:
+    import gzip
+
+    head = b"id,date,amount,currency,description\n"
+    lines = [b"t%d,2024-03-%02d,%d.50,EUR,Paper %d\n" % (i, i % 28 + 1, i, i) for i in range(40)]
+    plain = b"".join(lines)
+
+    def around(inserted: bytes, after: int) -> bytes:
+        return head + b"".join(lines[:after]) + inserted + b"".join(lines[after:])
+
+    return {
+        "plain": head + plain,
+        "crlf, cp1252, no final newline": (head + plain).replace(b"\n", b"\r\n") + b"t99,2024-03-01,1.00,EUR,M\xfcller",
+        "missing ids, fields led by a space": around(b",2024-03-01,1.00,EUR,no id\n"
+                                                     b" t7,2024-03-02,2.00,EUR,led by a space\n", 9),
+        "a row of blank fields": around(b" , ,,\t,\n", 9),
+        "a blank line": around(b"\n", 9),
+        "a quote mid-file": around(b't51,2024-03-01,1.00,EUR,"a note\non,two,lines,four,"\n'
+                                   b't50,2024-03-01,"1,000.00",EUR,"two\nlines"\n', 13),
+        "a total line and trailing blank lines": head + plain + b"Total,40\n\n\n",
+        "a lone carriage return": around(b"t60,2024-03-01,1.00,EUR,a\rt61,2024-03-01,1.00,EUR,b\n", 5),
+        "semicolons, day-first dates, decimal commas": b"Bank export\n\nid;date;amount;currency\n" + b"".join(
+            b"s%d;%02d.04.2024;-1.234,%02d;EUR\n" % (i, i % 28 + 1, i) for i in range(30)),
+        "gzip with a byte-order mark": gzip.compress(b"\xef\xbb\xbf" + head + plain),
+        "currency from the amounts' sign": b"id,date,amount\n" + b"".join(
+            b"e%d,2024-03-01,\xe2\x82\xac%d.00\n" % (i, i) for i in range(20)),
+    }
+
+
+@pytest.mark.parametrize("case", list(_fast_path_cases()))
+def test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse(case):
+    """Canonical CSV runs stored as their lines (jobs.importing.blocks) decode, on the worker,
+    to the records the row-by-row import gives, at any batch size, including where the file
+    turns to lines the fast path hands back to the full parse."""
+    import io
+
+    from jobs import payloads
+    from jobs.importing import open_import
+    from jobs.importing.blocks import CsvRun
+
+    content = _fast_path_cases()[case]
+    name = "export.csv.gz" if case.startswith("gzip") else "export.csv"
+    expected = list(open_import(io.BytesIO(content), name=name).dicts())
+    assert len(expected) >= 20
+    for size in (1, 3, 750):
+        imported = open_import(io.BytesIO(content), name=name)
+        assert imported.chunks is not None
+        records, kinds = [], set()
+        for chunk in imported.chunks(size):
+            count = chunk.count if isinstance(chunk, CsvRun) else len(chunk)
+            assert 1 <= count <= size
+            if isinstance(chunk, CsvRun):
+                kinds.add("lines")
+                codec, data = payloads.pack_csv(chunk.lines, chunk.meta)
+            else:
+                kinds.add("rows")
+                codec, data = payloads.pack(payloads.serialize(chunk), imported.keys)
+            decoded = payloads.decode_items(codec, data)
+            assert len(decoded) == count, (case, size)  # the batch's item_count is what the worker reads
+            records.extend(decoded)
+        assert records == expected, (case, size)
+        if case in ("plain", "crlf, cp1252, no final newline", "semicolons, day-first dates, decimal commas",
+                    "gzip with a byte-order mark", "currency from the amounts' sign",
+                    "missing ids, fields led by a space"):
+            assert kinds == {"lines"}, (case, size)
+        elif size == 3:
+            assert kinds == {"lines", "rows"}, (case, size)  # fast until the line that needs the full parse
+    assert "M\u00fcller" in str(expected) or case != "crlf, cp1252, no final newline"
+
+
+@pytest.mark.django_db
+def test_a_fast_path_upload_is_still_all_or_nothing_and_checksummed(redis, api_users):
+    """A malformed line after thousands of lines cut as runs refuses the whole upload, naming
+    the file's own line; a good file's batches hold its lines, its checksum is the file's
+    SHA-256, and the workers store what a row-by-row import would."""
+    import hashlib
+    import io
+
+    from jobs import payloads
+    from jobs.models import Batch, ProcessingJob, Project, Transaction
+    from jobs.readers import InputError
+    from jobs.services.execution import run_batch
+    from jobs.services.submission import submit_file
+
+    project = Project.objects.get(id="alice-audit")
+    good = b"id,date,amount,currency\n" + b"".join(b"g%d,2024-05-01,%d.25,EUR\n" % (i, i) for i in range(3000))
+    bad = good + b"g3000,2024-05-01,1.00,EUR,surplus\n" + b"g3001,2024-05-01,1.00,EUR\n"
+    with pytest.raises(InputError, match="line 3002: expected 4 fields as in the header, found 5"):
+        submit_file(project=project, data_type="transaction", raw=io.BytesIO(bad), name="bad.csv", batch_size=500)
+    assert not ProcessingJob.objects.exists() and not Batch.objects.exists()
+
+    content = good + b"g-bad,2024-13-01,1.00,EUR\n"
+    job = submit_file(project=project, data_type="transaction", raw=io.BytesIO(content), name="good.csv",
+                      batch_size=500)
+    assert job.input_checksum == hashlib.sha256(content).hexdigest()
+    assert (job.total_items, job.total_batches) == (3001, 7)
+    batches = list(Batch.objects.filter(job=job).select_related("payload").order_by("number"))
+    assert {batch.payload.codec for batch in batches} == {payloads.CODEC_CSV_ZLIB}
+    assert [batch.start_index for batch in batches] == [0, 500, 1000, 1500, 2000, 2500, 3000]
+    for batch in batches:
+        assert run_batch(batch.id, worker_name="test") == "succeeded"
+    job.refresh_from_db()
+    assert (job.items_processed, job.items_failed) == (3000, 1)
+    assert Transaction.objects.filter(job=job, external_id="g2999", amount="2999.25").exists()
+
+
 def test_json_records_without_ids_get_derived_ones():
     import json
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ..readers import InputError, format_from_name, open_records
-from . import sources
+from . import blocks, sources
 from .mapping import CANONICAL, FINANCIAL, Mapping, resolve
 from .values import AmbiguousColumn, DateColumn, NumberColumn, to_decimal, to_iso_date
 
@@ -57,6 +57,9 @@ class Import:
     records: Iterator[Any]
     detected: dict
     keys: list[str] | None = None
+    # The same records cut into batches of a given size without parsing every row at upload,
+    # when the file allows it (jobs.importing.blocks); submissions use it instead of `records`.
+    chunks: Callable[[int], Iterator[Any]] | None = None
 
     def dicts(self) -> Iterator[dict]:
         if self.keys is None:
@@ -184,8 +187,10 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         detected["mode"] = "canonical"
         rows, decisions = _decide_canonical(first, table, positions, spec)
         detected.update(**decisions["detected"])
-        keys, canonical_rows = _canonical(first.header, rows, positions, decisions)
-        return Import(kind, canonical_rows, detected, keys=keys)
+        form = _row_form(first.header, positions, decisions)
+        chunks = (blocks.chunker(reopen, form, encoding=first.encoding, delimiter=first.delimiter,
+                                 header_row=first.header_row) if kind == "csv" else None)
+        return Import(kind, form.rows(rows), detected, keys=form.keys, chunks=chunks)
     if canonical or not financial:
         detected["mode"] = "canonical" if canonical else "pass-through"
         if not canonical:
@@ -302,22 +307,42 @@ def _decide_canonical(first: sources.Table, table: Callable[[], sources.Table], 
     return table().rows, _decide(columns, positions, hints)
 
 
-def _canonical(header: list[str], rows: Iterator[list[str]], positions: dict[str, int],
-               decisions: dict) -> tuple[list[str], Iterator[list | dict]]:
-    """Rows of a file in Zenith's own field names, as (keys, rows in `keys` order): every
-    column kept, the date and amount written as decided, the currency from the amounts' sign
-    when there is no currency column, and an id derived when there is no id column. A row of
-    another width than the header comes out as its record (a dict)."""
-    dates = [(positions[field], rule) for field, rule in decisions["dates"].items()]
-    amounts = [(positions[field], rule) for field, rule in decisions["numbers"].items()]
-    currency = decisions["currency"]
-    derive = _IdDeriver() if "id" not in positions else None
-    keys = list(header) + (["currency"] if currency else []) + (["id"] if derive is not None else [])
-    # A "currency" header that is not the currency column keeps its values unless blank,
-    # which only a record can say row by row.
-    width = -1 if currency and "currency" in header else len(header)
+@dataclasses.dataclass
+class RowForm:
+    """How a canonical file's rows become records: every column kept, the decided date and
+    amount columns written as ISO dates and plain decimals, the currency (from the amounts'
+    sign) appended when the file has no currency column, and an id derived when it has no id
+    column. Without a derived id it is plain data (`as_dict`), stored with the fast path's
+    payloads (jobs.importing.blocks) so that a worker writes rows exactly as the import would."""
 
-    def canonical_rows() -> Iterator[list | dict]:
+    header: list[str]
+    dates: list[tuple[int, dict]]
+    amounts: list[tuple[int, dict]]
+    currency: str | None
+    derive: Callable[[dict], str] | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.header) + (["currency"] if self.currency else []) + (["id"] if self.derive else [])
+
+    def as_dict(self) -> dict:
+        if self.derive is not None:
+            raise ValueError("a form that derives ids depends on the whole file and cannot be stored")
+        return {"header": self.header, "dates": self.dates, "amounts": self.amounts, "currency": self.currency}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RowForm:
+        return cls(data["header"], [tuple(d) for d in data["dates"]], [tuple(a) for a in data["amounts"]],
+                   data["currency"])
+
+    def rows(self, rows: Iterable[list[str]]) -> Iterator[list | dict]:
+        """Records in `keys` order; a row of another width than the header comes out as its
+        record (a dict)."""
+        header, dates, amounts, currency, derive = self.header, self.dates, self.amounts, self.currency, self.derive
+        keys = self.keys
+        # A "currency" header that is not the currency column keeps its values unless blank,
+        # which only a record can say row by row.
+        width = -1 if currency and "currency" in header else len(header)
         # Runs once per record of a million-row upload: only the decided date and amount
         # columns are touched, and no dict is built for a row of the header's width.
         for row in rows:
@@ -339,12 +364,16 @@ def _canonical(header: list[str], rows: Iterator[list[str]], positions: dict[str
                 row.append(derive(dict(zip(keys, row, strict=False))))
             yield row
 
-    return keys, canonical_rows()
+
+def _row_form(header: list[str], positions: dict[str, int], decisions: dict) -> RowForm:
+    return RowForm(list(header), [(positions[field], rule) for field, rule in decisions["dates"].items()],
+                   [(positions[field], rule) for field, rule in decisions["numbers"].items()],
+                   decisions["currency"], _IdDeriver() if "id" not in positions else None)
 
 
 def _canonical_record(header: list[str], row: list[str], dates: list, amounts: list, currency: str | None,
                       derive: Callable[[dict], str] | None) -> dict:
-    """`_canonical` for a row narrower or wider than the header: its record as a dict."""
+    """`RowForm.rows` for a row narrower or wider than the header: its record as a dict."""
     record: dict[str, Any] = dict(zip(header, row, strict=False))
     for i, rule in dates:
         if i < len(row) and not (_ISO_DAY.match(row[i]) and not rule.get("format")):

@@ -15,7 +15,7 @@ import io
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from ..readers import InputError
@@ -189,37 +189,44 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
         raise InputError("the header row is empty", start + 1)
     width = len(sample_rows[start])
 
-    def rows() -> Iterator[list[str]]:
-        reader = csv.reader(itertools.chain(sample, text), delimiter=delimiter)
-        skip = start + (1 if is_header else 0)
-        # A record may span lines (a quoted field with line breaks, or a quote never closed
-        # that swallows the rest of the file): errors name the line where the record starts.
-        # This loop runs once per row of a million-row upload: keep it lean.
-        end = 0
-        try:
-            for _ in itertools.islice(reader, skip):
-                end = reader.line_num
-            data_start = end + 1
-            for row in reader:
-                first = end + 1
-                end = reader.line_num
-                if len(row) != width:
-                    if not row or not "".join(row).strip():
-                        continue
-                    if len(row) < width and (is_header or first > data_start) and _is_footer(row):
-                        continue
-                    spans = f" in the record on lines {first}-{end} (is a quote not closed?)" if end > first else ""
-                    raise InputError(f"expected {width} fields as in the header, found {len(row)}{spans}", first)
-                if not (row[0].strip() or "".join(row).strip()):
-                    continue
-                yield row
-        except UnicodeDecodeError:
-            raise InputError(f"bytes that are not {encoding}; give the encoding in the mapping",
-                             reader.line_num + 1) from None
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV ({exc})", end + 1) from None
+    rows = table_rows(itertools.chain(sample, text), delimiter, width, skip=start + (1 if is_header else 0),
+                      is_header=is_header, encoding=encoding)
+    return Table(header, rows, start + 1, encoding, delimiter)
 
-    return Table(header, rows(), start + 1, encoding, delimiter)
+
+def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, is_header: bool, encoding: str,
+               line_offset: int = 0) -> Iterator[list[str]]:
+    """The data rows of a delimited table read from `lines` (text): the first `skip` records
+    (preamble and header) passed over, blank rows and a total line at the end skipped, and
+    a row of another width than the header refused. `line_offset`: lines of the file before
+    `lines` begin, so that errors name the file's own line numbers."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    # A record may span lines (a quoted field with line breaks, or a quote never closed
+    # that swallows the rest of the file): errors name the line where the record starts.
+    # This loop runs once per row of a million-row upload: keep it lean.
+    end = line_offset
+    try:
+        for _ in itertools.islice(reader, skip):
+            end = line_offset + reader.line_num
+        data_start = end + 1
+        for row in reader:
+            first = end + 1
+            end = line_offset + reader.line_num
+            if len(row) != width:
+                if not row or not "".join(row).strip():
+                    continue
+                if len(row) < width and (is_header or first > data_start) and _is_footer(row):
+                    continue
+                spans = f" in the record on lines {first}-{end} (is a quote not closed?)" if end > first else ""
+                raise InputError(f"expected {width} fields as in the header, found {len(row)}{spans}", first)
+            if not (row[0].strip() or "".join(row).strip()):
+                continue
+            yield row
+    except UnicodeDecodeError:
+        raise InputError(f"bytes that are not {encoding}; give the encoding in the mapping",
+                         line_offset + reader.line_num + 1) from None
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", end + 1) from None
 
 
 def _is_footer(row: list[str]) -> bool:

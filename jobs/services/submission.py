@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from monitoring.logging import get_correlation_id
 from .. import breaker, dispatch, optimizer, payloads
 from ..datatypes.registry import DataTypeSpec, get_data_type
 from ..events import log_event
+from ..importing.blocks import CsvRun
 from ..models import Batch, BatchPayload, ProcessingJob, Project
 from ..redis import get_redis
 from ..selectors import backlog_totals
@@ -163,11 +164,15 @@ def submit_job(
     batch_size: int | None = None,
     import_details: dict | None = None,
     keys: list[str] | None = None,
+    chunks: Callable[[int], Iterable[list | CsvRun]] | None = None,
+    input_checksum: str = "",
 ) -> ProcessingJob:
     """Stores the records as batches and opens the job's window. `batch_size` overrides the
     optimizer's choice (1 to MAX_BATCH_SIZE) when a caller knows its data best. With `keys`,
     records are rows of one table in `keys` order (jobs.importing's canonical tables), stored
-    as rows (jobs.payloads)."""
+    as rows (jobs.payloads). `chunks(size)`, when given, yields the records already cut into
+    batches (jobs.importing.blocks) and is read instead of `records`. `input_checksum` is the
+    submitted file's SHA-256; without it, the checksum is taken over the records' JSON."""
     spec = get_data_type(data_type)
     priority = validate_priority(priority)
     options = validate_options(options)
@@ -185,33 +190,27 @@ def submit_job(
             import_details=import_details or {},
         )
         total, number = 0, 0
-        chunk: list[Any] = []
         pending: list[tuple[Batch, str, bytes]] = []
         if keys is not None:
             checksum.update(payloads.serialize(keys))
-
-        def close_chunk() -> None:
-            nonlocal number, chunk
-            number += 1
-            raw = payloads.serialize(chunk)
-            # Over the records only, not the chunking: "[a,b][c]" hashes like "[a,b,c]".
-            checksum.update(b"," if number > 1 else b"[")
-            checksum.update(raw[1:-1])
-            batch = Batch(job=job, number=number, start_index=total - len(chunk), item_count=len(chunk))
-            pending.append((batch, *payloads.pack(raw, keys)))
-            chunk = []
-            if len(pending) >= FLUSH_EVERY_BATCHES:
-                flush_batches(pending)
-
-        for record in records:
-            total += 1
+        for chunk in chunks(config.size) if chunks is not None else _chunked(records, config.size):
+            count = chunk.count if isinstance(chunk, CsvRun) else len(chunk)
+            total += count
             if total > limit:
                 raise TooManyItems(limit)
-            chunk.append(record)
-            if len(chunk) >= config.size:
-                close_chunk()
-        if chunk:
-            close_chunk()
+            number += 1
+            if isinstance(chunk, CsvRun):
+                codec, data = payloads.pack_csv(chunk.lines, chunk.meta)
+            else:
+                raw = payloads.serialize(chunk)
+                if not input_checksum:
+                    # Over the records only, not the chunking: "[a,b][c]" hashes like "[a,b,c]".
+                    checksum.update(b"," if number > 1 else b"[")
+                    checksum.update(raw[1:-1])
+                codec, data = payloads.pack(raw, keys)
+            pending.append((Batch(job=job, number=number, start_index=total - count, item_count=count), codec, data))
+            if len(pending) >= FLUSH_EVERY_BATCHES:
+                flush_batches(pending)
         flush_batches(pending)
         if total == 0:
             raise NoItems()
@@ -219,7 +218,7 @@ def submit_job(
         job.total_items = total
         job.total_batches = number
         checksum.update(b"]")
-        job.input_checksum = checksum.hexdigest()
+        job.input_checksum = input_checksum or checksum.hexdigest()
         job.batch_config = {
             **config.as_dict(),
             "concurrent_batches": optimizer.cap_concurrency(config.concurrent_batches, total, config.size),
@@ -243,14 +242,37 @@ def submit_file(*, project: Project, data_type: str, raw: IO[bytes], name: str =
     get_data_type(data_type)  # an unknown type is refused before the file is read
     options = dict(kwargs.pop("options", None) or {})
     mapping = resolve_mapping(project, options)
+    checksum = file_checksum(raw)  # first: the import's readers share the file's position
     imported = importing.open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options)
     details = {**imported.detected, **({"given_mapping": mapping} if mapping else {})}
     if options.get("mapping_name"):
         details["mapping_name"] = options["mapping_name"]
     options.pop("mapping", None)
     return submit_job(project=project, data_type=data_type, records=imported.records, keys=imported.keys,
-                      input_name=name, input_format=imported.format, options=options, import_details=details,
-                      **kwargs)
+                      chunks=imported.chunks, input_checksum=checksum, input_name=name,
+                      input_format=imported.format, options=options, import_details=details, **kwargs)
+
+
+def file_checksum(raw: IO[bytes]) -> str:
+    """The SHA-256 of a file as submitted (gzipped if it was), which `sha256sum` also prints:
+    the job's record of exactly what it read."""
+    raw.seek(0)
+    digest = hashlib.sha256()
+    while block := raw.read(1 << 20):
+        digest.update(block)
+    raw.seek(0)
+    return digest.hexdigest()
+
+
+def _chunked(records: Iterable[Any], size: int) -> Iterator[list]:
+    chunk: list[Any] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kwargs: Any) -> ProcessingJob:

@@ -474,7 +474,8 @@ def _fast_path_cases() -> dict[str, bytes]:
         "a quote mid-file": around(b't51,2024-03-01,1.00,EUR,"a note\non,two,lines,four,"\n'
                                    b't50,2024-03-01,"1,000.00",EUR,"two\nlines"\n', 13),
         "a total line and trailing blank lines": head + plain + b"Total,40\n\n\n",
-        "a lone carriage return": around(b"t60,2024-03-01,1.00,EUR,a\rt61,2024-03-01,1.00,EUR,b\n", 5),
+        "a lone carriage return": around(b"\rt60,2024-03-01,1.00,EUR,a\n", 5),
+        "two records on one line": around(b"t60,2024-03-01,1.00,EUR,a\rt61,2024-03-01,1.00,EUR,b\n", 5),
         "semicolons, day-first dates, decimal commas": b"Bank export\n\nid;date;amount;currency\n" + b"".join(
             b"s%d;%02d.04.2024;-1.234,%02d;EUR\n" % (i, i % 28 + 1, i) for i in range(30)),
         "gzip with a byte-order mark": gzip.compress(b"\xef\xbb\xbf" + head + plain),

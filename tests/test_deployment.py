@@ -344,6 +344,21 @@ def test_dockerfile_collectstatic_step_runs_with_a_dummy_key_and_no_services(tmp
     assert not list(tmp_path.glob("*.sqlite3")), "collectstatic must not create a database"
 
 
+def test_the_web_application_is_warm_before_its_first_request(tmp_path):
+    """Loading zenith.wsgi (what each gunicorn worker does at boot) imports the views, the
+    API and the import path, so the first request a new worker serves does not pay for them,
+    and it needs neither a database nor Redis to do so."""
+    probe = ("import sys, zenith.wsgi; "
+             "print(all(m in sys.modules for m in ('jobs.api.views', 'jobs.views', 'monitoring.views', "
+             "'jobs.importing.blocks', 'jobs.services.submission')))")
+    env = {"PATH": os.environ.get("PATH", ""), "ZENITH_VAR_DIR": str(tmp_path), "SECRET_KEY": "x",
+           "REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "True"
+
+
 def test_dockerfile_and_process_commands_are_the_readme_ones():
     documented = readme_commands()
     cmd = json.loads(dockerfile("CMD")[-1])

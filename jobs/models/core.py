@@ -55,6 +55,7 @@ class ProcessingJob(models.Model):
     )
     input_name = models.CharField(max_length=255, blank=True, default="")
     input_format = models.CharField(max_length=16, blank=True, default="")
+    # SHA-256 of the file as submitted (what sha256sum prints); of the canonical JSON for items.
     input_checksum = models.CharField(max_length=64, blank=True, default="")
     # How the file was read: format, encoding, delimiter, header row, column mapping, date and
     # number conventions (what was detected, or given). Shown with the job; nothing silent.

@@ -377,7 +377,9 @@ class Profiler:
             return None
         if not self.output.exists():
             return None
-        return summarize_profile(self.output.read_text(), self.kind)
+        # --nonblocking reads the sampled process's memory while it runs: a torn read can
+        # leave a byte that is not UTF-8 in a frame name (one did, and lost a 22-minute run).
+        return summarize_profile(self.output.read_text(errors="replace"), self.kind)
 
 
 def summarize_profile(folded: str, kind: str) -> dict:
@@ -636,6 +638,13 @@ def _median_run(runs: list[dict]) -> dict:
     return chosen
 
 
+def _write_results(results: dict) -> str:
+    OUT.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, default=str)
+    (OUT / "results.json").write_text(text)
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="Item counts, comma-separated.")
@@ -730,6 +739,7 @@ def main() -> None:
             loaded["status_load"]["repeats_p99_ms"] = [run["status_load"]["p99_ms"] for run in loads]
             print(f"[zenith + status load] {json.dumps(loaded)}")
             results["runs"].append({"size": size, "reference": refs, "zenith": loaded, "status_load": True})
+        _write_results(results)  # before the profiles: a failed profile must not lose the figures
         if last and not args.no_profile:
             # Profiles come from runs of their own: sampling slows what it samples, so no
             # figure in the tables above was taken under a profiler.
@@ -739,9 +749,7 @@ def main() -> None:
                                                   profile="web"))
             for run in results["profiles"]:
                 print(f"[profile] {json.dumps(run['profile'])}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, default=str)
-    (OUT / "results.json").write_text(text)
+    text = _write_results(results)
     print(f"results written to {OUT / 'results.json'}")
     if args.write_docs:
         from bench.report import write_performance_doc

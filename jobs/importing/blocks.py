@@ -174,5 +174,9 @@ def decode(data: bytes) -> list[dict]:
     meta = json.loads(head)
     form = RowForm.from_dict(meta)
     keys = form.keys
-    rows = csv.reader(body.split("\n"), delimiter=meta["d"])
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").removesuffix("\r")
+    # The checks left no quote, and no "\r" but at a line's end: splitting each line at the
+    # delimiter is the csv module's reading of it, at a third of the cost.
+    rows = map(str.split, body.split("\n"), itertools.repeat(meta["d"]))
     return [dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in form.rows(rows)]

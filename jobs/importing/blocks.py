@@ -13,9 +13,9 @@ parse would refuse, skip or read differently:
 A run that passes is stored as its lines (payload codec `csv+zlib`, transcoded to UTF-8); the
 worker splits each line at the delimiter (all the csv module does with a line that passed)
 and writes its rows with the import's `RowForm`, so its records are exactly those the full
-parse gives: `test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse`. From the first run that does not pass, the
-rest of the file is read by the full parse (`sources.table_rows`), with its error messages
-and the file's own line numbers. Either way the upload is still all-or-nothing: a malformed
+parse gives (tests/test_units.py holds the files that show it). From the first run that
+does not pass, the rest of the file is read by the full parse (`sources.table_rows`), with
+its error messages and the file's own line numbers. Either way the upload is still all-or-nothing: a malformed
 line 800,000 refuses the whole submission.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import io
 import itertools
 import json
 import re
@@ -153,8 +154,6 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
 def _parsed(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, offset: int, lines_before: int,
             skip: int, encoding: str, delimiter: str) -> Iterator[list]:
     """The rest of the table from byte `offset` by the full parse, in chunks of `size`."""
-    import io
-
     stream = reopen()
     stream.seek(offset)
     if offset and encoding == "utf-8-sig":

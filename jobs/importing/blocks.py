@@ -28,8 +28,8 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from . import sources
 
@@ -161,7 +161,12 @@ def _parsed(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, offset
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
     rows = sources.table_rows(text, delimiter, len(form.header), skip=skip, is_header=True, encoding=encoding,
                               line_offset=lines_before)
-    records = form.rows(rows)
+    yield from batched(form.rows(rows), size)
+
+
+def batched(records: Iterable[Any], size: int) -> Iterator[list]:
+    """Lists of `size` records (the last one shorter): itertools.batched, which is Python 3.12's."""
+    records = iter(records)
     while chunk := list(itertools.islice(records, size)):
         yield chunk
 

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from monitoring.logging import get_correlation_id
 from .. import breaker, dispatch, optimizer, payloads
 from ..datatypes.registry import DataTypeSpec, get_data_type
 from ..events import log_event
-from ..importing.blocks import CsvRun
+from ..importing.blocks import CsvRun, batched
 from ..models import Batch, BatchPayload, ProcessingJob, Project
 from ..redis import get_redis
 from ..selectors import backlog_totals
@@ -179,7 +179,8 @@ def submit_job(
     _check_records_source(options)
     config = admitted_batch_config(spec, batch_size)
     limit = settings.ZENITH_MAX_ITEMS_PER_JOB
-    checksum = hashlib.sha256()
+    # Over the records' JSON only when the caller has no checksum of the file itself.
+    records_checksum = None if input_checksum else hashlib.sha256()
 
     with transaction.atomic():
         job = ProcessingJob.objects.create(
@@ -191,9 +192,9 @@ def submit_job(
         )
         total, number = 0, 0
         pending: list[tuple[Batch, str, bytes]] = []
-        if keys is not None:
-            checksum.update(payloads.serialize(keys))
-        for chunk in chunks(config.size) if chunks is not None else _chunked(records, config.size):
+        if keys is not None and records_checksum is not None:
+            records_checksum.update(payloads.serialize(keys))
+        for chunk in chunks(config.size) if chunks is not None else batched(records, config.size):
             count = chunk.count if isinstance(chunk, CsvRun) else len(chunk)
             total += count
             if total > limit:
@@ -203,10 +204,10 @@ def submit_job(
                 codec, data = payloads.pack_csv(chunk.lines, chunk.meta)
             else:
                 raw = payloads.serialize(chunk)
-                if not input_checksum:
+                if records_checksum is not None:
                     # Over the records only, not the chunking: "[a,b][c]" hashes like "[a,b,c]".
-                    checksum.update(b"," if number > 1 else b"[")
-                    checksum.update(raw[1:-1])
+                    records_checksum.update(b"," if number > 1 else b"[")
+                    records_checksum.update(raw[1:-1])
                 codec, data = payloads.pack(raw, keys)
             pending.append((Batch(job=job, number=number, start_index=total - count, item_count=count), codec, data))
             if len(pending) >= FLUSH_EVERY_BATCHES:
@@ -217,8 +218,9 @@ def submit_job(
 
         job.total_items = total
         job.total_batches = number
-        checksum.update(b"]")
-        job.input_checksum = input_checksum or checksum.hexdigest()
+        if records_checksum is not None:
+            records_checksum.update(b"]")
+        job.input_checksum = input_checksum or records_checksum.hexdigest()
         job.batch_config = {
             **config.as_dict(),
             "concurrent_batches": optimizer.cap_concurrency(config.concurrent_batches, total, config.size),
@@ -262,17 +264,6 @@ def file_checksum(raw: IO[bytes]) -> str:
         digest.update(block)
     raw.seek(0)
     return digest.hexdigest()
-
-
-def _chunked(records: Iterable[Any], size: int) -> Iterator[list]:
-    chunk: list[Any] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kwargs: Any) -> ProcessingJob:

@@ -89,7 +89,7 @@ def reset_tables() -> None:
 # --- data ------------------------------------------------------------------------------------
 
 def generate(items: int) -> dict[str, Path]:
-    from jobs import sample
+    from jobs.management import sample_data as sample
 
     OUT.mkdir(parents=True, exist_ok=True)
     files = {"jsonl": OUT / f"transactions-{items}.jsonl", "csv": OUT / f"transactions-{items}.csv"}
@@ -119,7 +119,7 @@ def _reference_part(path: str, project_id: str, batch_size: int, queue: multipro
 
     from jobs.datatypes.base import BatchContext, RecordRejected
     from jobs.datatypes.registry import get_data_type
-    from jobs.readers import open_records
+    from jobs.importing.readers import open_records
 
     connection.close()
     handler = get_data_type("transaction").handler
@@ -292,7 +292,7 @@ def settle(quiet_percent: float = 25.0, timeout: float = 20.0) -> float:
     publishes that sample for the batch optimizer. Without it, the optimizer read the CPU of
     the start-up itself (over 80 % after the reference runs) and halved one run's batch size
     but not another's. Returns the CPU % the optimizer will see."""
-    from monitoring.resources import publish, sample_local
+    from zenith.infra.resources import publish, sample_local
 
     deadline = time.monotonic() + timeout
     sample_local()
@@ -307,7 +307,7 @@ def settle(quiet_percent: float = 25.0, timeout: float = 20.0) -> float:
 def wait_workers(count: int, timeout: float = 60) -> None:
     from rq import Worker
 
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -433,7 +433,7 @@ def _unpin(pinned: dict) -> None:
 
 
 def get_redis_pid() -> int:
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     return get_redis().info("server")["process_id"]
 
@@ -449,7 +449,7 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
 
     from jobs.management.commands.zenith_up import free_port
     from jobs.models import Batch, ProcessingJob, Project, Transaction
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     redis = get_redis()
     redis.flushdb()
@@ -589,9 +589,9 @@ def status_endpoint_load(port: int, token: str, job_id: str, rate: float = 200, 
 
 def throttle_cost(calls: int = 20_000) -> dict:
     """Round trips of the throttle's Lua script (what every batch pays when a limit is set)."""
-    from jobs import throttle
     from jobs.datatypes.registry import DataTypeSpec, parse_rate
-    from jobs.redis import get_redis
+    from jobs.engine import throttle
+    from zenith.infra.redis import get_redis
 
     spec = DataTypeSpec(name="bench-throttle", handler_path="jobs.datatypes.base.Handler",
                         rate_limit=parse_rate("1000000/s"), item_rate_limit=parse_rate("100000000/s"))
@@ -613,7 +613,7 @@ def machine() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())

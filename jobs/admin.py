@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
-from . import services
-from .models import (
+from jobs import services
+from jobs.errors import JobStateError
+from jobs.models import (
     Batch,
     BatchAttempt,
     BatchStatus,
@@ -95,7 +96,7 @@ class ProcessingJobAdmin(admin.ModelAdmin):
             try:
                 services.cancel_job(job.id)
                 done += 1
-            except services.JobStateError as exc:
+            except JobStateError as exc:
                 refused.append(f"{str(job.id)[:8]}: {exc}")
         self.message_user(request, f"Cancelled {done} job(s).", messages.SUCCESS)
         if refused:
@@ -108,7 +109,7 @@ class ProcessingJobAdmin(admin.ModelAdmin):
                 report = services.retry_job(job.id)
                 self.message_user(request, f"{str(job.id)[:8]}: retrying {report.dead_batches} dead batch(es), "
                                            f"{report.rerun_batches} batch(es) with failed items.", messages.SUCCESS)
-            except (services.JobStateError, ValueError) as exc:
+            except (JobStateError, ValueError) as exc:
                 self.message_user(request, f"{str(job.id)[:8]}: {exc}", messages.ERROR)
 
     def _force(self, request, queryset, state: str) -> None:
@@ -175,7 +176,7 @@ class BatchAdmin(admin.ModelAdmin):
         for job_id, batch_ids in by_job.items():
             try:
                 requeued += services.requeue_dead_batches(job_id, batch_ids).dead_batches
-            except (services.JobStateError, ValueError) as exc:
+            except (JobStateError, ValueError) as exc:
                 # e.g. the job was cancelled: its dead batches stay dead, the others go on
                 self.message_user(request, f"Job {str(job_id)[:8]}: {exc}", messages.ERROR)
         skipped = queryset.exclude(status=BatchStatus.DEAD).count()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from .services import execution, finalizer, reconciler
+from jobs.services import execution, finalizer, reconciler, retention
 
 
 def _current() -> tuple[str, str | None]:
@@ -25,3 +25,7 @@ def finalize_job(job_id: str) -> bool:
 
 def reconcile() -> dict:
     return reconciler.reconcile().as_dict()
+
+
+def cleanup_old_jobs() -> dict:
+    return retention.cleanup_old_jobs()

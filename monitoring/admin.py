@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Alert
+from monitoring.models import Alert
 
 
 @admin.register(Alert)

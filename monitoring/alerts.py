@@ -19,7 +19,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import Alert, AlertLevel
+from monitoring import registry
+from monitoring.models import Alert, AlertLevel
 
 logger = logging.getLogger("zenith.alerts")
 
@@ -84,14 +85,10 @@ def breaker_transition(data_type: str, event: str, error_rate: float, volume: in
 def resolve_closed_breakers() -> list[str]:
     """Breaker alerts whose breaker is no longer open (Redis lost its state, or an operator
     forced it closed) are resolved: the probe that would have closed them never runs."""
-    from jobs import breaker
-    from jobs.redis import get_redis
-
-    redis = get_redis()
     resolved = []
     for key in Alert.objects.filter(key__startswith="breaker:", resolved_at__isnull=True).values_list("key", flat=True):
         data_type = key.removeprefix("breaker:")
-        if breaker.status(redis, data_type)["state"] == breaker.CLOSED:
+        if registry.breaker_is_closed(data_type):
             if resolve_alert(key, f"Circuit breaker for '{data_type}' is closed again (its state was reset)"):
                 resolved.append(data_type)
     return resolved

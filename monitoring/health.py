@@ -14,10 +14,13 @@ import logging
 
 import psutil
 from django.conf import settings
+from rq import Queue
 
-from . import alerts, metrics
-from .models import AlertLevel
-from .resources import SystemResources, host_samples, publish, sample_local
+from monitoring import alerts, registry
+from monitoring.models import AlertLevel
+from zenith.infra import metrics
+from zenith.infra.redis import get_redis
+from zenith.infra.resources import SystemResources, host_samples, publish, sample_local
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +57,7 @@ def sample_blocking(seconds: float = 1.0) -> SystemResources:
 
 
 def queue_depths() -> dict[str, int]:
-    from jobs.dispatch import get_queue
-
-    return {name: get_queue(name).count for name in settings.RQ_QUEUES}
+    return {name: Queue(name, connection=get_redis()).count for name in settings.RQ_QUEUES}
 
 
 def worker_host_cpu() -> dict[str, float]:
@@ -105,12 +106,10 @@ CONDITION_KEYS = ("cpu", "memory", "disk_io", "queue_depth", "error_rate", "work
 
 
 def health_check(sample_seconds: float = 1.0) -> HealthReport:
-    from jobs.selectors import backlog_totals
-
     resources = sample_blocking(sample_seconds)
     publish(resources)
     depths = queue_depths()
-    backlog = backlog_totals()["batches"]
+    backlog = registry.backlog()["batches"]
     rate, attempts = metrics.recent_error_rate(settings.ZENITH_ALERT_THRESHOLDS["error_rate_window_seconds"])
     hosts = worker_host_cpu()
     # Queue depth is the backlog: every batch of an unfinished job that has not ended, counted

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from .logging import new_correlation_id, reset_correlation_id, set_correlation_id
+from zenith.infra.logging import new_correlation_id, reset_correlation_id, set_correlation_id
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 HEADER = "X-Correlation-ID"

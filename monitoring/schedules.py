@@ -8,7 +8,6 @@ or `manage.py setup_schedules`) replaces nothing and duplicates nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -17,30 +16,21 @@ from django.conf import settings
 from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
+from monitoring.registry import Schedule, registered_schedules
+from zenith.infra.redis import get_redis
+
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    id: str
-    func: str
-    queue: str
-    cron: str | None = None
-    interval: int | None = None
-    timeout: int = 600
 
 
 def schedules() -> list[Schedule]:
+    """The health check (every ZENITH_HEALTH_INTERVAL_SECONDS) and what other apps registered
+    (monitoring.registry): the jobs app adds its reconciler and its retention cleanup."""
     return [
-        # Seed 1.2: daily at 02:00 UTC, low priority.
-        Schedule("zenith-cleanup-old-jobs", "monitoring.tasks.cleanup_old_jobs", "default-low", cron="0 2 * * *",
-                 timeout=3600),
-        # Seed 1.2: every 300 s.
         Schedule("zenith-health-check", "monitoring.tasks.health_check", "default-high",
                  interval=settings.ZENITH_HEALTH_INTERVAL_SECONDS, timeout=120),
-        # Core: lost batches and missing messages are repaired every minute.
-        Schedule("zenith-reconcile", "jobs.tasks.reconcile", "default-high",
-                 interval=settings.ZENITH_RECONCILE_INTERVAL_SECONDS, timeout=300),
+        *registered_schedules(),
     ]
 
 
@@ -71,8 +61,6 @@ class ZenithScheduler(Scheduler):
 
 
 def get_scheduler(interval: int = 5) -> ZenithScheduler:
-    from jobs.redis import get_redis
-
     return ZenithScheduler(queue_name="default", connection=get_redis(), interval=interval)
 
 

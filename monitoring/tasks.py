@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from . import health, maintenance
+from monitoring import health
 
 
 def health_check() -> dict:
     return health.health_check().as_dict()
-
-
-def cleanup_old_jobs() -> dict:
-    return maintenance.cleanup_old_jobs()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from monitoring import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

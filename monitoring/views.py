@@ -68,12 +68,14 @@ def _multiprocess_registry() -> CollectorRegistry:
     """Under gunicorn with several worker processes (zenith/gunicorn_conf.py turns on
     prometheus_client's multiprocess mode), the request/DB metrics of every web process are
     summed from the shared directory, so a scrape gives the same totals whichever process
-    answers it. Zenith's own collector reads Redis and PostgreSQL, so it is added as is."""
+    answers it. The collectors registered with monitoring.registry read Redis and PostgreSQL, so they are
+    added as they are."""
     from prometheus_client import multiprocess
 
-    from .collector import ZenithCollector
+    from monitoring.registry import collectors
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    registry.register(ZenithCollector())
+    for collector in collectors():
+        registry.register(collector)
     return registry

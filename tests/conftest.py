@@ -68,7 +68,7 @@ def _zenith_settings(settings, tmp_path):
 
 @pytest.fixture
 def redis():
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     connection_ = get_redis()
     db = connection_.connection_pool.connection_kwargs.get("db", 0)
@@ -182,7 +182,7 @@ class WorkerPool(ManagedProcess):
         """Live worker children (the pool's scheduler child excluded: it is no RQ worker)."""
         from rq import Worker
 
-        from jobs.redis import get_redis
+        from zenith.infra.redis import get_redis
 
         try:
             children = {child.pid for child in psutil.Process(self.proc.pid).children()
@@ -198,7 +198,7 @@ class WorkerPool(ManagedProcess):
     def wait_ready(self, count: int, timeout: float = 30.0) -> None:
         from rq import Worker
 
-        from jobs.redis import get_redis
+        from zenith.infra.redis import get_redis
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

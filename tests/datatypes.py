@@ -9,7 +9,7 @@ from django.db import OperationalError
 
 from jobs.datatypes.base import BatchContext
 from jobs.datatypes.transaction import TransactionHandler
-from jobs.redis import get_redis
+from zenith.infra.redis import get_redis
 
 FAULT_KEY = "zenith:test:fault:{name}"
 

@@ -321,7 +321,7 @@ def test_projects_membership(api_users):
 # --- admission control and throttling ----------------------------------------------------
 
 def test_breaker_open_refuses_submissions_with_429(api_users, redis):
-    from jobs import breaker
+    from jobs.engine import breaker
 
     breaker.force(redis, "transaction", "open")
     response = submit(api_client(api_users["alice"]))
@@ -397,7 +397,7 @@ def test_eta_and_throughput_from_observed_progress(api_users, redis):
 
     from django.utils import timezone
 
-    from jobs.selectors import job_progress
+    from jobs.selectors.core import job_progress
 
     client = api_client(api_users["alice"])
     # 10 batches of 20 items, each item ~10 ms: a batch takes a measurable ~0.2 s.
@@ -545,7 +545,7 @@ def test_status_polls_are_answered_from_a_short_lived_copy(api_users, redis, set
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from jobs import status_cache
+    from jobs.selectors import status_cache
 
     settings.ZENITH_STATUS_CACHE_SECONDS = 30  # long enough to watch the copy within a test
     status_cache.forget_readers()

@@ -117,7 +117,7 @@ def test_redis_max_connections_caps_the_process_pool(redis):
     setting; a released connection is reused (no fourth is created)."""
     code = (
         "import json, time\nfrom redis.exceptions import MaxConnectionsError\n"
-        "from jobs.redis import get_redis\n"
+        "from zenith.infra.redis import get_redis\n"
         "client = get_redis()\npool = client.connection_pool\n"
         "out = {'max': pool.max_connections, 'same_client': get_redis() is client}\n"
         "held = [pool.get_connection() for _ in range(3)]\n"
@@ -136,7 +136,7 @@ def test_redis_max_connections_caps_the_process_pool(redis):
     assert out["failed_after"] < 1.0, "the pool must fail fast, not wait"
     assert out["after_release"] is True and out["created"] == 3
     # The default, when unset, is the documented 50.
-    assert last_json_line(run_python("from jobs.redis import get_redis\n"
+    assert last_json_line(run_python("from zenith.infra.redis import get_redis\n"
                                      "print(get_redis().connection_pool.max_connections)",
                                      ZENITH_REDIS_MAX_CONNECTIONS=None)) == 50
 

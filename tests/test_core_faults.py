@@ -66,8 +66,8 @@ def test_retry_stranded_without_an_rq_scheduler_is_resent_by_the_reconciler(proj
     (A standby scheduler only retries the lock every two minutes.)"""
     from rq.job import Job as RQJob
 
-    from jobs.redis import get_redis
     from jobs.services import reconcile
+    from zenith.infra.redis import get_redis
 
     records = transactions(250)
     records[120]["batch_fail_until_attempt"] = 2

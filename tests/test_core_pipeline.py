@@ -227,11 +227,11 @@ def test_per_job_window_caps_concurrent_batches(project, start_workers, settings
 
 
 def test_first_three_batches_of_a_new_job_go_to_the_front(project, redis, settings):
-    """jobs.dispatch: within a queue (priority band) the first FRONT_BATCHES (3) batches of a
+    """jobs.engine.dispatch: within a queue (priority band) the first FRONT_BATCHES (3) batches of a
     job are pushed to the front, in their own order, so a job submitted behind a big one shows
     progress at once (the seed's higher priority for the first three); later batches queue at
     the back. No workers run: the queue is read as Redis holds it."""
-    from jobs.dispatch import FRONT_BATCHES, get_queue, queue_name
+    from jobs.engine.dispatch import FRONT_BATCHES, get_queue, queue_name
 
     settings.ZENITH_MAX_CONCURRENT_BATCHES = 5  # a window of 5: two of each job's batches queue at the back
     first = submit_job(project=project, data_type="probe", records=transactions(1000), priority=5, batch_size=100)
@@ -263,7 +263,7 @@ def test_waiting_workers_take_a_new_jobs_first_batches_in_order(project, redis, 
     batch 1 waited for the end of their chains: a job showed batch 1 queued to the last.)"""
     import threading
 
-    from jobs.dispatch import get_queue, queue_name
+    from jobs.engine.dispatch import get_queue, queue_name
 
     settings.ZENITH_MAX_CONCURRENT_BATCHES = 4
     queue = get_queue(queue_name("default", 5))

@@ -349,7 +349,7 @@ def test_the_web_application_is_warm_before_its_first_request(tmp_path):
     API and the import path, so the first request a new worker serves does not pay for them,
     and it needs neither a database nor Redis to do so."""
     probe = ("import sys, zenith.wsgi; "
-             "print(all(m in sys.modules for m in ('jobs.api.views', 'jobs.views', 'monitoring.views', "
+             "print(all(m in sys.modules for m in ('jobs.api.views', 'jobs.web.views', 'monitoring.views', "
              "'jobs.importing.blocks', 'jobs.services.submission')))")
     env = {"PATH": os.environ.get("PATH", ""), "ZENITH_VAR_DIR": str(tmp_path), "SECRET_KEY": "x",
            "REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}
@@ -787,7 +787,7 @@ def test_kustomization_applies_one_autoscaler_and_existing_files():
 @functools.cache
 def exported_metric_names() -> frozenset[str]:
     """Series names /metrics can export: the TYPE lines of a real scrape (parts that need the
-    database are skipped by the collector here) plus the families ZenithCollector builds."""
+    database are skipped by the collector here) plus the families JobsCollector builds."""
     from django.test import Client
 
     response = Client().get("/metrics")

@@ -18,9 +18,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from jobs import sample
 from jobs.datatypes.text import entity_key, normalize_name
 from jobs.forensics import benford, calendar, entities, matching, redflags
+from jobs.management import sample_data as sample
 from jobs.models import (
     BatchPayload,
     EntityName,
@@ -32,7 +32,7 @@ from jobs.models import (
     TextEmbedding,
     Transaction,
 )
-from jobs.results import find_similar
+from jobs.selectors.results import find_similar
 from jobs.services import submit_job, submit_project_transactions
 from tests.conftest import OUTPUT_DIR, api_client, assert_accounting, drain, wait_for_job
 

@@ -23,9 +23,10 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from jobs import breaker
+from jobs.engine import breaker
+from jobs.errors import AdmissionRefused
 from jobs.models import Batch, BatchAttempt, JobStatus, ProcessingJob, Project, Transaction
-from jobs.services import AdmissionRefused, requeue_dead_batches, submit_job
+from jobs.services import requeue_dead_batches, submit_job
 from monitoring.models import Alert
 from tests.conftest import FAULT_REPORT, ROOT, assert_accounting, wait_for_job, wait_until, worker_env
 from tests.datatypes import FAULT_KEY
@@ -90,7 +91,7 @@ def redis_server(tmp_path_factory):
 @pytest.fixture
 def fault_redis(redis_server, settings):
     """Points this test and its workers at the private Redis server."""
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     settings.REDIS_URL = redis_server.url
     client = get_redis()
@@ -423,6 +424,6 @@ def test_two_worker_hosts_in_network_namespaces_one_link_cut(fault_redis, redis_
 def _workers():
     from rq import Worker
 
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     return Worker.all(connection=get_redis())

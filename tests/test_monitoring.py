@@ -111,8 +111,8 @@ def test_health_check_raises_and_resolves_an_alert_exactly_once(redis, settings,
 
 @pytest.mark.django_db(transaction=True)
 def test_queue_depth_counts_each_batch_once_and_error_rate_thresholds(redis, settings, api_users):
-    from monitoring import metrics
     from monitoring.health import health_check
+    from zenith.infra import metrics
 
     settings.ZENITH_ALERT_THRESHOLDS = {**settings.ZENITH_ALERT_THRESHOLDS, "queue_warning": 5, "queue_critical": 50,
                                         "cpu_critical": 1000.0, "iowait_warning": 1000.0}
@@ -133,7 +133,7 @@ def test_queue_depth_counts_each_batch_once_and_error_rate_thresholds(redis, set
 
 
 def test_breaker_alert_resolves_when_redis_lost_the_open_breaker(redis, settings, webhook):
-    from jobs import breaker
+    from jobs.engine import breaker
     from monitoring.alerts import breaker_transition
     from monitoring.health import health_check
 
@@ -170,7 +170,7 @@ def test_alert_level_changes_are_told_once_per_change(redis, webhook):
 
 
 def test_validation_failures_do_not_count_as_system_errors(redis, api_users):
-    from monitoring import metrics
+    from zenith.infra import metrics
 
     job = submit_job(project=Project.objects.get(id="alice-audit"), data_type="transaction",
                      records=records(50, currency="???"))
@@ -395,7 +395,7 @@ def test_log_format_setting_switches_between_text_and_json(log_format):
     line with a correlation id in the chosen format."""
     import re
 
-    code = ("import logging\nfrom monitoring.logging import correlation\n"
+    code = ("import logging\nfrom zenith.infra.logging import correlation\n"
             "with correlation('abc123'):\n    logging.getLogger('zenith.example').warning('hello')\n")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT,
                             env=worker_env(ZENITH_LOG_FORMAT=log_format), capture_output=True, text=True, timeout=60)
@@ -534,7 +534,7 @@ def _answers(get) -> bool:
 def test_cleanup_deletes_old_finished_jobs_in_bounded_row_chunks_and_keeps_results(redis, api_users):
     from django.db import connection
 
-    from monitoring.maintenance import cleanup_old_jobs
+    from jobs.services.retention import cleanup_old_jobs
 
     project = Project.objects.get(id="alice-audit")
     items = records(250)

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 
-from jobs import breaker
+from jobs.engine import breaker
 from jobs.models import Batch, ImportMapping, ProcessingJob, Project
 from jobs.services import submit_job
 from monitoring.models import Alert

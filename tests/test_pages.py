@@ -379,7 +379,7 @@ def test_preview_keeps_the_file_and_prefills_the_mapping_then_submit_uses_the_co
 
 
 def test_staged_upload_expires_and_is_bounded(alice_client, settings, staging, redis):
-    from jobs import staged_uploads
+    from jobs.web import staged_uploads
 
     data = {"project": "alice-audit", "data_type": "transaction", "action": "preview",
             "file": SimpleUploadedFile("t.csv", b"id,date,amount,currency\nA,2026-01-01,5,EUR\n")}
@@ -422,9 +422,9 @@ def test_prefilled_mapping_reads_every_corpus_file_as_the_preview_did(api_users)
     """What the page puts in the mapping box, submitted unchanged, reads the file the same way."""
     import io
 
-    from jobs.forms import editable_mapping
     from jobs.models import Project
-    from jobs.services.imports import preview_upload
+    from jobs.services.mappings import preview_upload
+    from jobs.web.forms import editable_mapping
     from tests.import_corpus import corpus
 
     project = Project.objects.get(id="alice-audit")

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from jobs import breaker, dispatch, throttle
 from jobs.datatypes.registry import DataTypeSpec, get_data_type, parse_rate
-from jobs.optimizer import calculate_batch_config, cap_concurrency
+from jobs.engine import breaker, dispatch, throttle
+from jobs.engine.optimizer import calculate_batch_config, cap_concurrency
 from jobs.services.execution import retry_delay
-from monitoring.resources import SystemResources
+from zenith.infra.resources import SystemResources
 
 
 def resources(cpu: float, memory_gb: float = 8.0) -> SystemResources:
@@ -317,7 +317,7 @@ def test_headers_need_real_currency_codes_and_prefer_the_better_name():
 
 
 def test_duplicate_columns_are_kept_apart_and_refused_only_when_ambiguous():
-    from jobs.importing import InputError
+    from jobs.errors import InputError
     from jobs.importing.mapping import DuplicateColumns, detect_columns
 
     ing = "Buchung;Verwendungszweck;Saldo;Währung;Betrag;Währung\n01.03.2026;Miete;100,00;EUR;-5,00;USD\n"
@@ -349,7 +349,7 @@ def test_the_header_is_the_best_named_row_not_a_label_line():
 def test_gzipped_ofx_and_qfx_statements_are_read(settings):
     import gzip
 
-    from jobs.importing import InputError
+    from jobs.errors import InputError
     from tests.import_corpus import OFX_V1, OFX_V2
 
     for name, text in (("s.ofx.gz", OFX_V1), ("s.qfx.gz", OFX_V2), ("statement.gz", OFX_V1)):
@@ -361,7 +361,8 @@ def test_gzipped_ofx_and_qfx_statements_are_read(settings):
 
 
 def test_thousands_separator_rule_is_validated_and_applied():
-    from jobs.importing import InputError, Mapping
+    from jobs.errors import InputError
+    from jobs.importing import Mapping
 
     for bad, message in [({"thousands_separator": "_"}, "thousands_separator must be one of"),
                          ({"thousands_separator": ",", "decimal_separator": ","}, "must differ")]:
@@ -382,7 +383,8 @@ def test_thousands_separator_rule_is_validated_and_applied():
 
 
 def test_canonical_files_get_derived_ids_and_whole_column_readings():
-    from jobs.importing import DECIDE_ROWS, InputError
+    from jobs.errors import InputError
+    from jobs.importing import DECIDE_ROWS
 
     content = (b"date,amount,currency,description\n13/03/2024,\"1,234.50\",EUR,Consulting\n"
                b"05/03/2024,12.00,EUR,Paper\n05/03/2024,12.00,EUR,Paper\n")
@@ -409,7 +411,7 @@ def test_canonical_files_get_derived_ids_and_whole_column_readings():
 
 
 def test_payload_codecs_round_trip_records_and_rows():
-    from jobs import payloads
+    from jobs.engine import payloads
 
     records = [{"id": "a", "amount": "1.00"}, {"id": "b", "amount": "2.00", "note": "ü"}]
     assert payloads.decode_items(*payloads.pack(payloads.serialize(records))) == records
@@ -429,7 +431,7 @@ def test_a_canonical_table_is_stored_as_rows_and_processed_as_records(redis, api
     import zlib
     from decimal import Decimal
 
-    from jobs import payloads
+    from jobs.engine import payloads
     from jobs.importing import open_import
     from jobs.models import Batch, Project, Transaction
     from jobs.services.execution import run_batch
@@ -491,7 +493,7 @@ def test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse(case):
     turns to lines the fast path hands back to the full parse."""
     import io
 
-    from jobs import payloads
+    from jobs.engine import payloads
     from jobs.importing import open_import
     from jobs.importing.blocks import CsvRun
 
@@ -533,9 +535,9 @@ def test_a_fast_path_upload_is_still_all_or_nothing_and_checksummed(redis, api_u
     import hashlib
     import io
 
-    from jobs import payloads
+    from jobs.engine import payloads
+    from jobs.errors import InputError
     from jobs.models import Batch, ProcessingJob, Project, Transaction
-    from jobs.readers import InputError
     from jobs.services.execution import run_batch
     from jobs.services.submission import submit_file
 
@@ -594,9 +596,9 @@ def test_a_stop_request_survives_code_that_swallows_its_exception(redis):
 
     from rq.worker import WorkerStatus
 
-    from jobs.dispatch import get_queue
+    from jobs.engine.dispatch import get_queue
+    from jobs.engine.worker import ZenithWorker
     from jobs.services.execution import SHUTDOWN
-    from jobs.worker import ZenithWorker
 
     worker = ZenithWorker([get_queue("default")], connection=redis, name="stop-test")
     worker.set_state(WorkerStatus.IDLE)

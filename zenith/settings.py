@@ -199,9 +199,9 @@ def _queue_names() -> list[str]:
     return names
 
 
-# django-rq's dashboard and `rqworker` read these; Zenith's own code uses jobs.redis.get_redis().
+# django-rq's dashboard and `rqworker` read these; Zenith's own code uses zenith.infra.redis.get_redis().
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in _queue_names()}
-# Zenith enqueues through its own on-commit hooks (jobs.dispatch); django-rq's own deferral
+# Zenith enqueues through its own on-commit hooks (jobs.engine.dispatch); django-rq's own deferral
 # would hide the RQ job id we store on the batch.
 RQ = {"COMMIT_MODE": "auto"}
 RQ_SHOW_ADMIN_LINK = True
@@ -356,7 +356,7 @@ ZENITH_LOG_LEVEL = env_str("ZENITH_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "monitoring.logging.CorrelationFilter"}},
+    "filters": {"correlation": {"()": "zenith.infra.logging.CorrelationFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

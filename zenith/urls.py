@@ -21,5 +21,5 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("monitoring.urls")),
-    path("", include("jobs.urls")),
+    path("", include("jobs.web.urls")),
 ]

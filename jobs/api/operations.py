@@ -9,11 +9,14 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 
-from .. import breaker, selectors, services, status_cache
-from ..datatypes.registry import get_data_type, known_data_types
-from ..models import Batch, BatchAttempt
-from ..redis import get_redis
-from .views import Pagination
+from jobs import services
+from jobs.api.views import Pagination
+from jobs.datatypes.registry import get_data_type, known_data_types
+from jobs.engine import breaker
+from jobs.models import Batch, BatchAttempt
+from jobs.selectors import core as selectors
+from jobs.selectors import status_cache
+from zenith.infra.redis import get_redis
 
 
 class AttemptSerializer(serializers.ModelSerializer):

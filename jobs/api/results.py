@@ -19,14 +19,16 @@ from django.core.exceptions import ValidationError as InvalidValue
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from .. import results, selectors
-from ..models import ProcessingJob
-from .views import CSVRenderer, EchoWriter, JsonErrorsMixin, Pagination
+from jobs.api.views import CSVRenderer, EchoWriter, JsonErrorsMixin, Pagination
+from jobs.errors import ResultFilterError
+from jobs.models import ProcessingJob
+from jobs.selectors import core as selectors
+from jobs.selectors import results
 
 _FILTER_PARAMETERS = []
 _seen: set[str] = set()
@@ -82,7 +84,7 @@ class JobResultsView(JsonErrorsMixin, GenericAPIView):
             return self._similar(job, params)
         try:
             rows = source.rows(job, params)
-        except results.ResultFilterError as exc:
+        except ResultFilterError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         if request.accepted_renderer.format == "csv":
             return _csv(job, source, rows)
@@ -113,11 +115,6 @@ def _k(params) -> int:
     return k
 
 
-class NoSimilarityIndex(APIException):
-    status_code = 409
-    default_code = "no_similarity_index"
-
-
 @extend_schema(tags=["projects"])
 class TransactionSimilarView(JsonErrorsMixin, GenericAPIView):
     @extend_schema(
@@ -145,8 +142,6 @@ class TransactionSimilarView(JsonErrorsMixin, GenericAPIView):
                 raise ValidationError({"detail": "job must be a job id (UUID)"}) from None
         try:
             body = results.similar_transactions(project_id, external_id, k=k, job_id=job_id)
-        except results.NoSimilarityIndex as exc:
-            raise NoSimilarityIndex(str(exc)) from None
         except LookupError as exc:
             raise NotFound(str(exc)) from None
         return Response({"kind": "similar_transactions", **body})

@@ -9,8 +9,8 @@ from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Batch, ItemFailure, JobStatus, ProcessingJob, Project
-from ..selectors import job_progress
+from jobs.models import Batch, ItemFailure, JobStatus, ProcessingJob, Project
+from jobs.selectors.core import job_progress
 
 
 @extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True},
@@ -27,7 +27,7 @@ class ItemsField(serializers.Field):
         if not data:
             raise serializers.ValidationError("No items provided")
         if len(data) > settings.ZENITH_MAX_ITEMS_PER_JOB:
-            from ..services import TooManyItems
+            from jobs.errors import TooManyItems
 
             raise TooManyItems(settings.ZENITH_MAX_ITEMS_PER_JOB)
         for index, item in enumerate(data):
@@ -242,7 +242,8 @@ class ImportMappingSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
     def validate_mapping(self, value):
-        from ..importing import InputError, Mapping
+        from jobs.errors import InputError
+        from jobs.importing import Mapping
 
         try:
             Mapping.parse(value)

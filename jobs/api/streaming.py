@@ -16,18 +16,10 @@ from typing import IO, Any
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 
-from ..readers import InputError, JsonScanner, _json_kind
-from ..services import SubmissionError, TooManyItems
+from jobs.errors import BodyTooLarge, InputError, TooManyItems
+from jobs.importing.readers import JsonScanner, _json_kind
 
 STREAMED = object()
-
-
-class BodyTooLarge(SubmissionError):
-    status = 413
-    code = "too_large"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"The request body is larger than {limit // (1024 * 1024)} MB (ZENITH_MAX_UPLOAD_BYTES).")
 
 
 @dataclasses.dataclass

@@ -1,9 +1,9 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
-from .operations import BreakerViewSet, DeadLetterViewSet
-from .results import JobResultsView, TransactionSimilarView
-from .views import BatchJobViewSet, ProjectViewSet
+from jobs.api.operations import BreakerViewSet, DeadLetterViewSet
+from jobs.api.results import JobResultsView, TransactionSimilarView
+from jobs.api.views import BatchJobViewSet, ProjectViewSet
 
 
 class Router(DefaultRouter):

@@ -18,13 +18,15 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from .. import selectors, services, status_cache
-from ..datatypes import stored as stored_source
-from ..models import JobStatus, ProcessingJob
-from ..readers import open_records
-from ..services import SubmissionError
-from . import serializers as s
-from .streaming import STREAMED, BodyTooLarge, read_submission
+from jobs import services
+from jobs.api import serializers as s
+from jobs.api.streaming import STREAMED, read_submission
+from jobs.datatypes import stored_source
+from jobs.errors import BodyTooLarge, SubmissionError
+from jobs.importing.readers import open_records
+from jobs.models import JobStatus, ProcessingJob
+from jobs.selectors import core as selectors
+from jobs.selectors import status_cache
 
 
 class Pagination(LimitOffsetPagination):
@@ -92,7 +94,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
             raise NotFound("Job not found") from None
 
     def retrieve(self, request, *args, **kwargs):
-        """Answered from jobs.status_cache when this user read the job moments ago."""
+        """Answered from jobs.selectors.status_cache when this user read the job moments ago."""
         job_id = kwargs[self.lookup_field]
         data = status_cache.fetch(request.user, job_id)
         if data is None:
@@ -159,7 +161,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
             form = s.SubmitFieldsSerializer(data=streamed.fields)
             valid = form.is_valid()
             if "items" not in streamed.fields and valid and stored_source.reads_project(form.validated_data["options"]):
-                # No items: the job reads the project's stored transactions (jobs.datatypes.stored).
+                # No items: the job reads the project's stored transactions (jobs.datatypes.stored_source).
                 data = form.validated_data
                 return services.submit_project_transactions(
                     project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
@@ -197,7 +199,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
         form.is_valid(raise_exception=True)
         data = form.validated_data
         upload = data["file"]
-        from ..services.imports import preview_upload
+        from jobs.services.mappings import preview_upload
 
         with upload.open("rb") as raw:
             result = preview_upload(_resolve_project(request, data["project_id"]), raw, upload.name,
@@ -279,7 +281,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retr
         return selectors.visible_projects(self.request.user).prefetch_related("members")
 
     def perform_create(self, serializer):
-        from ..services.projects import create_project
+        from jobs.services.projects import create_project
 
         serializer.instance = create_project(serializer.validated_data["id"], serializer.validated_data["name"],
                                              self.request.user)
@@ -292,7 +294,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retr
         project = self.get_object()
         if request.method == "GET":
             return Response(s.ImportMappingSerializer(project.import_mappings.all(), many=True).data)
-        from ..services.imports import save_mapping
+        from jobs.services.mappings import save_mapping
 
         form = s.ImportMappingSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -303,7 +305,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retr
     @extend_schema(request=s.MemberSerializer, responses=s.ProjectSerializer)
     @action(detail=True, methods=["post"])
     def members(self, request, pk=None):
-        from ..services.projects import add_member
+        from jobs.services.projects import add_member
 
         form = s.MemberSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -18,7 +18,7 @@ What is screened: by default the job's own records (submit a ledger file as `ana
 job is then a reproducible unit, same file, same findings). With `options.source =
 "project"` (API: no `items`; CLI: `submit_job --type analysis --project P --source project`)
 the job screens the project's stored transactions instead, as they are when it is submitted:
-its batches carry id ranges of the `Transaction` table, not copies (`jobs.datatypes.stored`),
+its batches carry id ranges of the `Transaction` table, not copies (`jobs.datatypes.stored_source`),
 and everything else (rules, working set, finalizer) is the same. Stored rows are taken as
 stored: the parsing options below apply to records only.
 
@@ -41,14 +41,14 @@ from typing import Any
 
 from django.db.models import Count
 
-from ..forensics import benford, redflags
-from ..forensics.redflags import AnalysisConfig, Flag, Posting
-from ..models import AnalysisRecord, Finding
-from ..persistence import insert_new
-from . import stored
-from .base import BatchContext, Handler, RecordRejected, sum_stats
-from .text import normalize_name
-from .transaction import TransactionHandler
+from jobs.datatypes import stored_source
+from jobs.datatypes.base import BatchContext, Handler, RecordRejected, sum_stats
+from jobs.datatypes.text import normalize_name
+from jobs.datatypes.transaction import TransactionHandler
+from jobs.forensics import benford, redflags
+from jobs.forensics.redflags import AnalysisConfig, Flag, Posting
+from jobs.models import AnalysisRecord, Finding
+from jobs.sql import insert_new
 
 RECORD_FIELDS = ["job", "item_index", "external_id", "date", "amount", "currency", "account", "counterparty",
                  "counterparty_key", "reference"]
@@ -86,12 +86,12 @@ class AnalysisHandler(Handler):
     results_kind = "findings"
     _parser = TransactionHandler()
 
-    #: `options.source = "project"` screens the project's stored transactions (jobs.datatypes.stored)
+    #: `options.source = "project"` screens the project's stored transactions (jobs.datatypes.stored_source)
     accepts_project_source = True
 
     def validate(self, record: dict, ctx: BatchContext) -> AnalysisRow:
         config = config_for(ctx.options)
-        if stored.is_stored(record):
+        if stored_source.is_stored(record):
             external_id, date, amount, currency, account, counterparty, reference = (
                 record["id"], record["date"], record["amount"], record["currency"], record["account"],
                 record["counterparty"], record["reference"])

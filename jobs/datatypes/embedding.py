@@ -3,9 +3,9 @@ texts found job-wide, and `find similar` served from the stored vectors.
 
 A record has `id` and `text` (or `description`). With `options.source = "project"` the job
 vectorises the project's stored transactions instead (their descriptions, or the
-counterparty when a description is empty; see `jobs.datatypes.stored`), so `find similar`
+counterparty when a description is empty; see `jobs.datatypes.stored_source`), so `find similar`
 works for a stored transaction: `?similar_to=<transaction id>` on the job's results, or
-`GET /api/v1/projects/{id}/transactions/{transaction id}/similar` (`jobs.results`).
+`GET /api/v1/projects/{id}/transactions/{transaction id}/similar` (`jobs.selectors.results`).
 
 - **Per batch**: each text is vectorised while the batch validates (outside the database
   transaction). The default method works offline with no model: character trigrams hashed
@@ -33,12 +33,12 @@ from typing import Any
 
 from django.db.models import Count
 
-from ..forensics.similarity import UnionFind, cosine, minhash_bands, pack_vector, shingles, unpack_vector
-from ..models import EmbeddingBand, TextEmbedding
-from . import stored
-from .base import BatchContext, Handler, RecordRejected
-from .fields import require_text
-from .text import hashed_ngram_vector, strip_accents
+from jobs.datatypes import stored_source
+from jobs.datatypes.base import BatchContext, Handler, RecordRejected
+from jobs.datatypes.fields import require_text
+from jobs.datatypes.text import hashed_ngram_vector, strip_accents
+from jobs.forensics.similarity import UnionFind, cosine, minhash_bands, pack_vector, shingles, unpack_vector
+from jobs.models import EmbeddingBand, TextEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +101,12 @@ class EmbeddingHandler(Handler):
     key_field = "id"
     results_kind = "embeddings"
 
-    #: `options.source = "project"` vectorises the project's stored transactions (jobs.datatypes.stored)
+    #: `options.source = "project"` vectorises the project's stored transactions (jobs.datatypes.stored_source)
     accepts_project_source = True
 
     def validate(self, record: dict, ctx: BatchContext) -> dict:
         threshold_for(ctx.options)
-        from_store = stored.is_stored(record)
+        from_store = stored_source.is_stored(record)
         external_id = require_text(record, "id", 128)
         text = record.get("text") or record.get("description")
         if from_store:

@@ -23,12 +23,12 @@ from typing import Any
 
 from django.db.models import Case, CharField, Count, F, IntegerField, Value, When
 
-from ..forensics.entities import DEFAULT_THRESHOLD, group_names
-from ..models import EntityName
-from ..persistence import insert_new
-from .base import BatchContext, Handler, RecordRejected
-from .fields import optional_text, require_text
-from .text import entity_key, normalize_name
+from jobs.datatypes.base import BatchContext, Handler, RecordRejected
+from jobs.datatypes.fields import optional_text, require_text
+from jobs.datatypes.text import entity_key, normalize_name
+from jobs.forensics.entities import DEFAULT_THRESHOLD, group_names
+from jobs.models import EntityName
+from jobs.sql import insert_new
 
 FIELDS = ["job", "item_index", "external_id", "name", "normalized_name", "entity_key", "group_key", "group_size",
           "entity_type", "country"]

@@ -13,7 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .base import RecordRejected
+from jobs.datatypes.base import RecordRejected
 
 MAX_ABS_AMOUNT = Decimal("1e15")
 

@@ -30,12 +30,12 @@ from typing import Any
 
 from django.db.models import Count, Max, Min, Q
 
-from ..forensics import matching
-from ..forensics.matching import Candidate, Line, MatchParams, MatchResult
-from ..models import MatchOutcome, StatementMatch, Transaction
-from .base import BatchContext, Handler, RecordRejected
-from .fields import optional_text, parse_amount, parse_currency, parse_date, require_text
-from .text import normalize_name
+from jobs.datatypes.base import BatchContext, Handler, RecordRejected
+from jobs.datatypes.fields import optional_text, parse_amount, parse_currency, parse_date, require_text
+from jobs.datatypes.text import normalize_name
+from jobs.forensics import matching
+from jobs.forensics.matching import Candidate, Line, MatchParams, MatchResult
+from jobs.models import MatchOutcome, StatementMatch, Transaction
 
 LINES_PER_QUERY = 100  # OR-ed ranges per candidate query (SQLite's expression depth is 1000)
 

@@ -18,7 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import Handler
+from jobs.datatypes.base import Handler
+from jobs.errors import UnknownDataType
 
 DEFAULT_BATCH_SIZE = 250
 
@@ -55,13 +56,6 @@ BUILTIN_DATA_TYPES: dict[str, dict[str, Any]] = {
         "description": "Bank-statement lines matched against the project's ledger.",
     },
 }
-
-
-class UnknownDataType(ValueError):
-    def __init__(self, name: str, known: list[str]):
-        self.name = name
-        self.known = known
-        super().__init__(f"Unknown data type '{name}'. Known data types: {', '.join(known)}.")
 
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*([a-z]+)\s*$")

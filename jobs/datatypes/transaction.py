@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..models import Transaction
-from ..persistence import insert_new
-from .base import BatchContext, Handler, sum_stats
-from .fields import optional_text, parse_amount, parse_currency, parse_date, require_text
+from jobs.datatypes.base import BatchContext, Handler, sum_stats
+from jobs.datatypes.fields import optional_text, parse_amount, parse_currency, parse_date, require_text
+from jobs.models import Transaction
+from jobs.sql import insert_new
 
 FIELDS = ["project", "external_id", "date", "amount", "currency", "account", "counterparty",
           "description", "reference", "job", "item_index", "created_at"]

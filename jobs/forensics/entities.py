@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from .similarity import UnionFind, dice, jaro_winkler, minhash_bands, shingles
+from jobs.forensics.similarity import UnionFind, dice, jaro_winkler, minhash_bands, shingles
 
 ABBREVIATIONS = {
     "intl": "international", "int'l": "international", "mfg": "manufacturing", "svcs": "services",

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .redflags import money
-from .similarity import dice, overlap, shingles
+from jobs.forensics.redflags import money
+from jobs.forensics.similarity import dice, overlap, shingles
 
 MATCHED, AMBIGUOUS, UNMATCHED = "matched", "ambiguous", "unmatched"
 STAGE_RANK = {"reference": 0, "amount_date": 1, "counterparty": 2, "": 3}

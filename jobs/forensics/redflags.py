@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .calendar import CALENDARS, holiday_name
+from jobs.forensics.calendar import CALENDARS, holiday_name
 
 ROUND_AMOUNT = "round_amount"
 JUST_BELOW_THRESHOLD = "just_below_threshold"

@@ -28,13 +28,13 @@ import io
 import itertools
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from . import sources
-
-if TYPE_CHECKING:
-    from . import RowForm
+from jobs.engine import payloads
+from jobs.importing import sources
+from jobs.importing.rows import RowForm
 
 READ_BYTES = 1 << 20
 FAST_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")  # ASCII-compatible: a "\n" byte is a line end
@@ -43,7 +43,7 @@ FAST_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")  # ASCII-compatible
 @dataclasses.dataclass
 class CsvRun:
     """`count` records as UTF-8 lines joined by "\\n"; `meta` (shared by a file's runs) says
-    how a worker reads them: jobs.payloads.CODEC_CSV_ZLIB."""
+    how a worker reads them: jobs.engine.payloads.CODEC_CSV_ZLIB."""
 
     lines: bytes
     count: int
@@ -172,9 +172,7 @@ def batched(records: Iterable[Any], size: int) -> Iterator[list]:
 
 
 def decode(data: bytes) -> list[dict]:
-    """A `csv+zlib` payload's records (after decompression): jobs.payloads."""
-    from . import RowForm
-
+    """A `csv+zlib` payload's records (after decompression): jobs.engine.payloads."""
     head, _, body = data.decode("utf-8").partition("\n")
     meta = json.loads(head)
     form = RowForm.from_dict(meta)
@@ -185,3 +183,10 @@ def decode(data: bytes) -> list[dict]:
     # delimiter is the csv module's reading of it, at a third of the cost.
     rows = map(str.split, body.split("\n"), itertools.repeat(meta["d"]))
     return [dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in form.rows(rows)]
+
+
+def _decode_payload(data: bytes | memoryview) -> list[dict]:
+    return decode(zlib.decompress(bytes(data)))
+
+
+payloads.register_decoder(payloads.CODEC_CSV_ZLIB, _decode_payload)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..datatypes.fields import ISO_4217
+from jobs.datatypes.fields import ISO_4217
 
 SYNONYMS: dict[str, list[str]] = {
     "id": ["id", "transaction id", "transactionid", "txn id", "fitid", "unique id", "entry id", "journal id",

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..readers import InputError
+from jobs.errors import InputError
 
 FIELDS = ("id", "date", "value_date", "amount", "debit", "credit", "currency", "account", "counterparty",
           "description", "reference")
@@ -153,7 +153,7 @@ def detect_columns(header: list[str], settled: set[str] | frozenset[str] = froze
     else the first; for id, dates and amounts that raises DuplicateColumns instead, unless the
     field is in `settled` (an explicit mapping names its column). `amount_column` is the amount
     the mapping names, if it does."""
-    from . import headers
+    from jobs.importing import headers
 
     candidates: dict[str, list[tuple[int, int, str]]] = {}
     for position, name in enumerate(header):

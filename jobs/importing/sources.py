@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from ..readers import InputError
-from . import headers
+from jobs.errors import InputError
+from jobs.importing import headers
 
 csv.field_size_limit(1 << 24)  # long memo fields are data, not an attack
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ..datatypes.base import RecordRejected
-from ..datatypes.fields import ISO_4217, parse_amount, parse_date
+from jobs.datatypes.base import RecordRejected
+from jobs.datatypes.fields import ISO_4217, parse_amount, parse_date
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COMPACT = re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")

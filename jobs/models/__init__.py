@@ -1,4 +1,4 @@
-from .core import (
+from jobs.models.core import (
     ACTIVE_BATCH_STATUSES,
     TERMINAL_BATCH_STATUSES,
     TERMINAL_JOB_STATUSES,
@@ -14,7 +14,7 @@ from .core import (
     Project,
     RerunScope,
 )
-from .domain import (
+from jobs.models.domain import (
     AnalysisRecord,
     EmbeddingBand,
     EntityName,
@@ -25,7 +25,7 @@ from .domain import (
     TextEmbedding,
     Transaction,
 )
-from .imports import ImportMapping
+from jobs.models.imports import ImportMapping
 
 __all__ = [
     "ACTIVE_BATCH_STATUSES",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from .core import ProcessingJob, Project
+from jobs.models.core import ProcessingJob, Project
 
 
 class Transaction(models.Model):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .core import Project
+from jobs.models.core import Project
 
 
 class ImportMapping(models.Model):

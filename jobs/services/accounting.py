@@ -10,7 +10,7 @@ import uuid
 
 from django.db import connection
 
-from ..models import ProcessingJob
+from jobs.models import ProcessingJob
 
 COUNTERS = ("items_processed", "items_failed", "items_skipped",
             "batches_completed", "batches_failed", "batches_cancelled")

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 
-from ..models import Batch, BatchPayload, BatchStatus, ProcessingJob
+from jobs.models import Batch, BatchPayload, BatchStatus, ProcessingJob
 
 # Not read by a worker and possibly large: left deferred (Django loads a deferred field if
 # anything reads it).

@@ -16,11 +16,9 @@ from django.db.models import F, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from monitoring import metrics
-
-from .. import dispatch
-from ..events import log_event
-from ..models import (
+from jobs.engine import dispatch
+from jobs.errors import JobAlreadyFinished, JobStateError
+from jobs.models import (
     TERMINAL_JOB_STATUSES,
     Batch,
     BatchStatus,
@@ -30,21 +28,13 @@ from ..models import (
     ProcessingJob,
     RerunScope,
 )
-from .accounting import apply_job_delta
+from jobs.services.accounting import apply_job_delta
+from zenith.infra import metrics
+from zenith.infra.events import log_event
 
 logger = logging.getLogger(__name__)
 
 NOT_STARTED = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.RETRYING)
-
-
-class JobStateError(ValueError):
-    """The action does not fit the job's state (HTTP 409)."""
-
-
-class JobAlreadyFinished(JobStateError):
-    def __init__(self, status: str):
-        self.status = status
-        super().__init__(f"Job already {status}")
 
 
 def cancel_job(job_id: uuid.UUID, *, reason: str = "") -> ProcessingJob:
@@ -62,7 +52,7 @@ def cancel_job(job_id: uuid.UUID, *, reason: str = "") -> ProcessingJob:
         job.save(update_fields=["status", "cancel_requested_at", "error_message"])
         _cancel_not_started(job)
     log_event("job.cancelled", job)
-    from .finalizer import finalize_if_ready
+    from jobs.services.finalizer import finalize_if_ready
 
     finalize_if_ready(job.id)
     job.refresh_from_db()
@@ -74,7 +64,7 @@ def cancel_unstarted_batches(job_id: uuid.UUID) -> None:
     with transaction.atomic():
         job = ProcessingJob.objects.select_for_update().get(id=job_id)
         _cancel_not_started(job)
-    from .finalizer import finalize_if_ready
+    from jobs.services.finalizer import finalize_if_ready
 
     finalize_if_ready(job_id)
 
@@ -128,7 +118,7 @@ def cancel_running_batch(batch_id: int, token: uuid.UUID | None) -> None:
             transaction.on_commit(lambda: metrics.batch_ended(batch.job.data_type, "cancelled",
                                                               skipped=batch.item_count))
     log_event("batch.cancelled", batch.job, batch=batch.number, attempt=batch.attempts)
-    from .finalizer import finalize_if_ready
+    from jobs.services.finalizer import finalize_if_ready
 
     finalize_if_ready(batch.job_id)
 
@@ -138,8 +128,8 @@ def _drop_messages(job: ProcessingJob, rq_ids: list[str]) -> None:
     them anyway (PostgreSQL says cancelled); this only keeps queues short."""
     from rq.job import Job
 
-    from ..datatypes.registry import get_data_type
-    from ..redis import get_redis
+    from jobs.datatypes.registry import get_data_type
+    from zenith.infra.redis import get_redis
 
     try:
         connection = get_redis()
@@ -232,10 +222,9 @@ __all__ = [
 
 def force_breaker(data_type: str, state: str) -> dict:
     """Operator override of a data type's circuit breaker: "open", "closed" or "auto"."""
+    from jobs.engine import breaker
     from monitoring import alerts
-
-    from .. import breaker
-    from ..redis import get_redis
+    from zenith.infra.redis import get_redis
 
     redis = get_redis()
     breaker.force(redis, data_type, None if state == "auto" else state)

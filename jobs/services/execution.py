@@ -40,14 +40,10 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
-from monitoring import alerts, metrics
-from monitoring.logging import correlation
-
-from .. import breaker, dispatch, payloads, throttle
-from ..datatypes.base import BatchContext, RecordRejected
-from ..datatypes.registry import DataTypeSpec, get_data_type
-from ..events import log_event
-from ..models import (
+from jobs.datatypes.base import BatchContext, RecordRejected
+from jobs.datatypes.registry import DataTypeSpec, get_data_type
+from jobs.engine import breaker, dispatch, payloads, throttle
+from jobs.models import (
     AttemptOutcome,
     Batch,
     BatchAttempt,
@@ -58,9 +54,13 @@ from ..models import (
     ProcessingJob,
     RerunScope,
 )
-from ..redis import get_redis
-from . import batch_sql
-from .accounting import WAITING_PREFIX, apply_job_delta
+from jobs.services import batch_sql
+from jobs.services.accounting import WAITING_PREFIX, apply_job_delta
+from monitoring import alerts
+from zenith.infra import metrics
+from zenith.infra.events import log_event
+from zenith.infra.logging import correlation
+from zenith.infra.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
     if message_id and batch.rq_job_id and message_id != batch.rq_job_id:
         return "superseded", None
     if job.cancel_requested_at:
-        from .control import cancel_unstarted_batches
+        from jobs.services.control import cancel_unstarted_batches
 
         cancel_unstarted_batches(job.id)
         return "cancelled", None
@@ -217,7 +217,7 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
         _release_probe(redis, spec, probe)
         raise
     except BatchCancelled:
-        from .control import cancel_running_batch
+        from jobs.services.control import cancel_running_batch
 
         cancel_running_batch(batch.id, token)
         _release_probe(redis, spec, probe)
@@ -455,7 +455,7 @@ def record_failed_attempt(batch_id: int, token: uuid.UUID | None, outcome: str, 
                           worker_name: str) -> str | None:
     """A run of the batch ended without a commit. Schedules the next attempt with backoff,
     or dead-letters the batch when retries are used up. Returns the new status."""
-    from .control import cancel_running_batch
+    from jobs.services.control import cancel_running_batch
 
     with transaction.atomic():
         batch = Batch.objects.select_for_update().select_related("job").filter(id=batch_id).first()

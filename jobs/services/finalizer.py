@@ -24,12 +24,11 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from monitoring import metrics
-
-from ..datatypes.registry import get_data_type
-from ..events import log_event
-from ..models import TERMINAL_BATCH_STATUSES, Batch, BatchStatus, JobStatus, ProcessingJob
-from .accounting import WAITING_PREFIX
+from jobs.datatypes.registry import get_data_type
+from jobs.models import TERMINAL_BATCH_STATUSES, Batch, BatchStatus, JobStatus, ProcessingJob
+from jobs.services.accounting import WAITING_PREFIX
+from zenith.infra import metrics
+from zenith.infra.events import log_event
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from ..models import Project
-from .submission import SubmissionError
+from jobs.errors import SubmissionError
+from jobs.models import Project
 
 
 def create_project(project_id: str, name: str, creator) -> Project:

@@ -30,12 +30,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.registry import ScheduledJobRegistry
 
-from .. import dispatch
-from ..models import ACTIVE_BATCH_STATUSES, AttemptOutcome, Batch, BatchStatus, ProcessingJob
-from ..redis import get_redis
-from .control import cancel_unstarted_batches
-from .execution import record_failed_attempt
-from .finalizer import finalize_job
+from jobs.engine import dispatch
+from jobs.models import ACTIVE_BATCH_STATUSES, AttemptOutcome, Batch, BatchStatus, ProcessingJob
+from jobs.services.control import cancel_unstarted_batches
+from jobs.services.execution import record_failed_attempt
+from jobs.services.finalizer import finalize_job
+from zenith.infra.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

@@ -19,60 +19,21 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from monitoring.logging import get_correlation_id
-
-from .. import breaker, dispatch, optimizer, payloads
-from ..datatypes.registry import DataTypeSpec, get_data_type
-from ..events import log_event
-from ..importing.blocks import CsvRun, batched
-from ..models import Batch, BatchPayload, ProcessingJob, Project
-from ..redis import get_redis
-from ..selectors import backlog_totals
+from jobs.datatypes.registry import DataTypeSpec, get_data_type
+from jobs.engine import breaker, dispatch, optimizer, payloads
+from jobs.errors import AdmissionRefused, NoItems, SubmissionError, TooManyItems
+from jobs.importing.blocks import CsvRun, batched
+from jobs.models import Batch, BatchPayload, ProcessingJob, Project
+from jobs.selectors.core import backlog_totals
+from zenith.infra.events import log_event
+from zenith.infra.logging import get_correlation_id
+from zenith.infra.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
 FLUSH_EVERY_BATCHES = 20
 MAX_BATCH_SIZE = 10_000
 MAX_OPTIONS_BYTES = 64 * 1024
-
-
-class SubmissionError(ValueError):
-    """A request Zenith refuses as a whole; `status` is the HTTP status that fits it."""
-
-    status = 400
-    code = "invalid_submission"
-
-    def __init__(self, message: str, **extra: Any):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
-
-
-class NoItems(SubmissionError):
-    code = "no_items"
-
-    def __init__(self) -> None:
-        super().__init__("No items provided")
-
-
-class TooManyItems(SubmissionError):
-    status = 413
-    code = "too_many_items"
-
-    def __init__(self, limit: int) -> None:
-        words = "1 million" if limit == 1_000_000 else f"{limit:,}"
-        super().__init__(f"Maximum {words} items per job")
-
-
-class AdmissionRefused(SubmissionError):
-    """The system is overloaded (or the data type's breaker is open): come back later."""
-
-    status = 429
-    code = "overloaded"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.retry_after = retry_after
 
 
 def validate_priority(priority: Any) -> int:
@@ -93,13 +54,13 @@ def validate_options(options: Any) -> dict:
 
 def _check_records_source(options: dict) -> None:
     """Records given with `options.source = "project"` contradict each other: refused."""
-    from ..datatypes import stored
+    from jobs.datatypes import stored_source
 
     try:
-        source = stored.source_of(options)
+        source = stored_source.source_of(options)
     except ValueError as exc:
         raise SubmissionError(str(exc)) from None
-    if source == stored.PROJECT:
+    if source == stored_source.PROJECT:
         raise SubmissionError("options.source=project reads the project's stored transactions: submit it without "
                               "items or a file (API: no `items`; CLI: submit_job --source project without PATH).")
 
@@ -170,7 +131,7 @@ def submit_job(
     """Stores the records as batches and opens the job's window. `batch_size` overrides the
     optimizer's choice (1 to MAX_BATCH_SIZE) when a caller knows its data best. With `keys`,
     records are rows of one table in `keys` order (jobs.importing's canonical tables), stored
-    as rows (jobs.payloads). `chunks(size)`, when given, yields the records already cut into
+    as rows (jobs.engine.payloads). `chunks(size)`, when given, yields the records already cut into
     batches (jobs.importing.blocks) and is read instead of `records`. `input_checksum` is the
     submitted file's SHA-256; without it, the checksum is taken over the records' JSON."""
     spec = get_data_type(data_type)
@@ -238,8 +199,8 @@ def submit_file(*, project: Project, data_type: str, raw: IO[bytes], name: str =
     """Submits a file as people have it (CSV/TSV in any common encoding, JSON, JSON lines,
     Excel, OFX; optionally gzip), read as a stream through jobs.importing with the mapping
     that options["mapping"] or options["mapping_name"] asks for."""
-    from .. import importing
-    from .imports import resolve_mapping
+    from jobs import importing
+    from jobs.services.mappings import resolve_mapping
 
     get_data_type(data_type)  # an unknown type is refused before the file is read
     options = dict(kwargs.pop("options", None) or {})
@@ -269,8 +230,8 @@ def file_checksum(raw: IO[bytes]) -> str:
 def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kwargs: Any) -> ProcessingJob:
     """Submits records given as JSON objects, renamed by options["mapping"] /
     options["mapping_name"] when one is asked for."""
-    from .. import importing
-    from .imports import resolve_mapping
+    from jobs import importing
+    from jobs.services.mappings import resolve_mapping
 
     get_data_type(data_type)
     options = dict(kwargs.pop("options", None) or {})

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import CommandError
 
 from jobs.models import ProcessingJob
-from jobs.selectors import job_progress
+from jobs.selectors.core import job_progress
 
 
 def get_job(identifier: str) -> ProcessingJob:

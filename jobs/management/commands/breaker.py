@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from jobs import breaker
 from jobs.datatypes.registry import get_data_type, known_data_types
-from jobs.redis import get_redis
+from jobs.engine import breaker
 from jobs.services import force_breaker
+from zenith.infra.redis import get_redis
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.services import JobStateError, cancel_job
-
-from ._common import get_job
+from jobs.errors import JobStateError
+from jobs.management.commands._common import get_job
+from jobs.services import cancel_job
 
 
 class Command(BaseCommand):

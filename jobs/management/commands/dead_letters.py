@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import selectors
-from jobs.services import JobStateError, requeue_dead_batches
-
-from ._common import get_job
+from jobs.errors import JobStateError
+from jobs.management.commands._common import get_job
+from jobs.selectors import core as selectors
+from jobs.services import requeue_dead_batches
 
 
 class Command(BaseCommand):

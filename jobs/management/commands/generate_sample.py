@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import sample
+from jobs.management import sample_data as sample
 
 
 def _sibling(path: Path, tag: str) -> Path:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from ._common import dumps, get_job, job_summary
+from jobs.management.commands._common import dumps, get_job, job_summary
 
 
 class Command(BaseCommand):

@@ -2,9 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
+from jobs.management.commands._common import dumps
 from jobs.services import reconcile
-
-from ._common import dumps
 
 
 class Command(BaseCommand):

@@ -14,14 +14,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from jobs.datatypes import UnknownDataType
+from jobs.errors import InputError, SubmissionError, UnknownDataType
+from jobs.management.commands._common import get_job
 from jobs.models import Project
-from jobs.readers import InputError
-from jobs.selectors import job_progress
-from jobs.services import SubmissionError, submit_file, submit_project_transactions
-from jobs.services.imports import preview_upload, save_mapping
-
-from ._common import get_job
+from jobs.selectors.core import job_progress
+from jobs.services import submit_file, submit_project_transactions
+from jobs.services.mappings import preview_upload, save_mapping
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from rq import Worker
 
-from jobs.redis import get_redis
+from zenith.infra.redis import get_redis
 
 
 class Command(BaseCommand):

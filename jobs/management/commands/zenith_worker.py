@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from jobs.dispatch import worker_queue_names
+from jobs.engine.dispatch import worker_queue_names
 
 logger = logging.getLogger("zenith.worker_pool")
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         import jobs.tasks  # noqa: F401  # imported once here, inherited by every fork
-        from jobs.worker import ZenithWorker  # noqa: F401
+        from jobs.engine.worker import ZenithWorker  # noqa: F401
 
         queues = options["queues"] or worker_queue_names()
         pool = _Pool(queues, options["processes"], options["max_jobs"] or None, options["burst"],
@@ -176,9 +176,9 @@ class _Pool:
     def _work(self) -> None:
         if settings.ZENITH_WORKER_NICE:
             os.nice(settings.ZENITH_WORKER_NICE)
-        from jobs.dispatch import get_queue
-        from jobs.redis import get_redis
-        from jobs.worker import ZenithWorker
+        from jobs.engine.dispatch import get_queue
+        from jobs.engine.worker import ZenithWorker
+        from zenith.infra.redis import get_redis
 
         queues = [get_queue(name) for name in self.queues]
         worker = ZenithWorker(queues, connection=get_redis(),
@@ -190,7 +190,7 @@ class _Pool:
     def _schedule(self) -> None:
         from rq.scheduler import RQScheduler
 
-        from jobs.redis import get_redis
+        from zenith.infra.redis import get_redis
 
         scheduler = RQScheduler(self.queues, connection=get_redis(), interval=1, logging_level=self.logging_level)
         scheduler.acquire_locks()

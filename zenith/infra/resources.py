@@ -51,7 +51,7 @@ def sample_local() -> SystemResources:
 
 
 def publish(sample: SystemResources) -> None:
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     try:
         encoded = json.dumps(dataclasses.asdict(sample))
@@ -66,7 +66,7 @@ def publish(sample: SystemResources) -> None:
 
 def current_resources() -> SystemResources:
     """The latest published sample, else a local one. Never blocks on psutil."""
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     try:
         raw = get_redis().get(LATEST_KEY)
@@ -82,7 +82,7 @@ def current_resources() -> SystemResources:
 
 def host_samples(max_age: float = 120.0) -> dict[str, SystemResources]:
     """The latest sample of every host that published one within `max_age` seconds."""
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     now = time.time()
     result = {}
@@ -102,7 +102,7 @@ _process = psutil.Process()
 
 def publish_worker_process(worker_name: str) -> None:
     """Each worker publishes its own process's CPU and resident memory."""
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     try:
         sample = {"cpu_percent": _process.cpu_percent(interval=None), "rss_bytes": _process.memory_info().rss,
@@ -116,7 +116,7 @@ def publish_worker_process(worker_name: str) -> None:
 
 
 def worker_process_samples(max_age: float = 120.0) -> dict[str, dict]:
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     now = time.time()
     result = {}

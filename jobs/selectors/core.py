@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
-from .models import Batch, BatchStatus, ItemFailure, JobStatus, ProcessingJob, Project
+from jobs.models import Batch, BatchStatus, ItemFailure, JobStatus, ProcessingJob, Project
 
 
 @dataclasses.dataclass(frozen=True)

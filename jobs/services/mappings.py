@@ -6,9 +6,9 @@ from typing import IO, Any
 
 from django.utils import timezone
 
-from .. import importing
-from ..models import ImportMapping, Project
-from .submission import SubmissionError
+from jobs import importing
+from jobs.errors import SubmissionError
+from jobs.models import ImportMapping, Project
 
 
 def resolve_mapping(project: Project, options: dict | None) -> dict | None:
@@ -41,7 +41,7 @@ def save_mapping(project: Project, name: str, mapping: dict, user: Any = None, d
 
 def preview_upload(project: Project, raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None,
                    options: dict | None = None, limit: int = 20) -> dict:
-    from ..datatypes.registry import get_data_type
+    from jobs.datatypes.registry import get_data_type
 
     get_data_type(data_type)
     mapping = resolve_mapping(project, options)

@@ -2,7 +2,7 @@
 
 Registered once in the web process (monitoring.apps), and in the registry /metrics builds
 under gunicorn's multiprocess mode (monitoring.views). Each scrape reads the Redis event
-counters written by every worker (monitoring.metrics) and the current state from PostgreSQL
+counters written by every worker (zenith.infra.metrics) and the current state from PostgreSQL
 and Redis, so the numbers are the cluster's, not the web process's. A part that cannot be
 read (Redis down) is left out of that scrape instead of failing it.
 """
@@ -13,7 +13,7 @@ import logging
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from . import metrics
+from zenith.infra import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class ZenithCollector:
+class JobsCollector:
     def collect(self):
         for part in (self._events, self._durations, self._queues, self._jobs, self._breakers, self._workers):
             try:
@@ -36,7 +36,7 @@ class ZenithCollector:
         return []
 
     def _events(self):
-        from jobs.redis import get_redis
+        from zenith.infra.redis import get_redis
 
         raw = {_text(k): _text(v) for k, v in get_redis().hgetall(metrics.COUNTERS_KEY).items()}
         items = CounterMetricFamily(
@@ -71,7 +71,7 @@ class ZenithCollector:
         yield from (items, batches, runs, attempts, system_errors, jobs, waits, wait_seconds)
 
     def _durations(self):
-        from jobs.redis import get_redis
+        from zenith.infra.redis import get_redis
 
         raw = {_text(k): _text(v) for k, v in get_redis().hgetall(metrics.HISTOGRAM_KEY).items()}
         family = HistogramMetricFamily("zenith_batch_duration_seconds", "Wall time of batch runs (every attempt).",
@@ -88,7 +88,7 @@ class ZenithCollector:
         yield family
 
     def _queues(self):
-        from jobs.selectors import backlog_totals
+        from jobs.selectors.core import backlog_totals
         from monitoring.health import queue_depths
 
         depth = GaugeMetricFamily("zenith_queue_depth", "Messages waiting in each RQ queue (mostly batches "
@@ -117,9 +117,9 @@ class ZenithCollector:
         yield family
 
     def _breakers(self):
-        from jobs import breaker
         from jobs.datatypes.registry import known_data_types
-        from jobs.redis import get_redis
+        from jobs.engine import breaker
+        from zenith.infra.redis import get_redis
 
         family = GaugeMetricFamily("zenith_circuit_breaker_state",
                                    "Circuit breaker per data type: 0 closed, 1 half-open, 2 open.",
@@ -132,8 +132,8 @@ class ZenithCollector:
     def _workers(self):
         from rq import Worker
 
-        from jobs.redis import get_redis
-        from monitoring.resources import host_samples, worker_process_samples
+        from zenith.infra.redis import get_redis
+        from zenith.infra.resources import host_samples, worker_process_samples
 
         yield GaugeMetricFamily("zenith_workers", "RQ workers registered.", value=Worker.count(get_redis()))
         cpu = GaugeMetricFamily("zenith_host_cpu_percent", "CPU busy share of hosts running Zenith.",

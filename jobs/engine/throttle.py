@@ -25,7 +25,7 @@ import time
 
 from redis import Redis
 
-from .datatypes.registry import DataTypeSpec, Rate
+from jobs.datatypes.registry import DataTypeSpec, Rate
 
 KEY = "zenith:throttle:{name}:{unit}"
 

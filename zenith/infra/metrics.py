@@ -41,7 +41,7 @@ END_STATUSES = ("succeeded", "dead", "cancelled")
 
 
 def _redis():
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     return get_redis()
 

@@ -30,9 +30,9 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from rq import Queue
 
-from .datatypes.registry import DataTypeSpec, get_data_type
-from .models import ACTIVE_BATCH_STATUSES, Batch, BatchStatus, ProcessingJob
-from .redis import get_redis
+from jobs.datatypes.registry import DataTypeSpec, get_data_type
+from jobs.models import ACTIVE_BATCH_STATUSES, Batch, BatchStatus, ProcessingJob
+from zenith.infra.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 (the built-in `analysis` and `embedding`) makes the job read the project's `Transaction`
 rows, the ones earlier `transaction` jobs stored, instead of a file:
 
-- **Submission** (`jobs.services.stored`) pages through the project's rows by primary key
+- **Submission** (`jobs.services.stored_jobs`) pages through the project's rows by primary key
   (keyset: `id > last seen`, one batch of ids in memory at a time) and stores per batch only
   the id runs the page covers, `[[first id, how many], ...]` (usually one run), under the
   codec `CODEC` ("project-tx"): the claim check carries the range, never copies of the rows.
@@ -23,8 +23,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..payloads import CODEC_PROJECT_TRANSACTIONS
-from .base import RecordRejected
+from jobs.datatypes.base import RecordRejected
+from jobs.engine import payloads
+from jobs.engine.payloads import CODEC_PROJECT_TRANSACTIONS
 
 CODEC = CODEC_PROJECT_TRANSACTIONS
 
@@ -72,7 +73,7 @@ def encode(project_id: str, runs: list[list[int]]) -> bytes:
 
 def load_records(data: bytes | memoryview) -> list[dict]:
     """The batch's stored transactions, in id order, one per id of its runs."""
-    from ..models import Transaction
+    from jobs.models import Transaction
 
     spec = json.loads(bytes(data))
     runs = spec["runs"]
@@ -104,3 +105,6 @@ def is_stored(record: dict) -> bool:
                              f"stored transaction #{record[MISSING]} no longer exists (deleted since the job "
                              "was submitted)", "id")
     return STORED in record
+
+
+payloads.register_decoder(CODEC, load_records)

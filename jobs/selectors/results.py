@@ -20,10 +20,11 @@ from typing import Any
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from .datatypes.registry import UnknownDataType, get_data_type
-from .forensics.redflags import ALL_RULES
-from .forensics.similarity import unpack_vector
-from .models import (
+from jobs.datatypes.registry import get_data_type
+from jobs.errors import NoSimilarityIndex, ResultFilterError, UnknownDataType
+from jobs.forensics.redflags import ALL_RULES
+from jobs.forensics.similarity import unpack_vector
+from jobs.models import (
     EntityName,
     Finding,
     JobStatus,
@@ -34,10 +35,6 @@ from .models import (
     TextEmbedding,
     Transaction,
 )
-
-
-class ResultFilterError(ValueError):
-    """A query parameter with a value the filter does not accept."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +215,7 @@ def find_similar(job: ProcessingJob, *, external_id: str | None = None, text: st
 
     Raises LookupError when `external_id` is not a text of the job (nor, for such a job, a
     stored transaction of its project)."""
-    from .datatypes.embedding import embed
+    from jobs.datatypes.embedding import embed
 
     embeddings = TextEmbedding.objects.filter(job=job)
     if external_id is not None:
@@ -254,20 +251,16 @@ def find_similar(job: ProcessingJob, *, external_id: str | None = None, text: st
 
 
 def _stored_transaction_text(job: ProcessingJob, external_id: str) -> str | None:
-    from .datatypes import stored
-    from .datatypes.embedding import transaction_text
+    from jobs.datatypes import stored_source
+    from jobs.datatypes.embedding import transaction_text
 
-    if not stored.reads_project(job.options):
+    if not stored_source.reads_project(job.options):
         return None
     row = Transaction.objects.filter(project_id=job.project_id, external_id=external_id).values_list(
         "description", "counterparty").first()
     if row is None:
         return None
     return transaction_text(*row) or None
-
-
-class NoSimilarityIndex(LookupError):
-    """The project has no finished embedding job over its stored transactions."""
 
 
 TRANSACTION_FIELDS = ("external_id", "date", "amount", "currency", "account", "counterparty", "description",
@@ -278,25 +271,25 @@ def project_embedding_job(project_id: str, job_id: str | None = None) -> Process
     """The embedding job that `find similar` for a project's stored transactions uses: the
     given one, or the project's most recently completed one with `options.source = "project"`.
     Raises NoSimilarityIndex when there is none."""
-    from .datatypes import stored
+    from jobs.datatypes import stored_source
 
     jobs = ProcessingJob.objects.filter(project_id=project_id, data_type__in=_embedding_types(),
                                         completed_at__isnull=False).exclude(status=JobStatus.CANCELLED)
     if job_id is not None:
         job = jobs.filter(id=job_id).first()
-        if job is None or not stored.reads_project(job.options):
+        if job is None or not stored_source.reads_project(job.options):
             raise NoSimilarityIndex(f"job {job_id} is not a finished embedding job over this project's stored "
                                     "transactions")
         return job
     for job in jobs.order_by("-completed_at")[:20]:
-        if stored.reads_project(job.options):
+        if stored_source.reads_project(job.options):
             return job
     raise NoSimilarityIndex("this project has no finished embedding job over its stored transactions: submit "
                             "one (data_type embedding, options.source=project) first")
 
 
 def _embedding_types() -> list[str]:
-    from .datatypes.registry import registry
+    from jobs.datatypes.registry import registry
 
     return [name for name, spec in registry().items() if getattr(spec.handler, "results_kind", "") == "embeddings"]
 

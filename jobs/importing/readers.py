@@ -18,15 +18,11 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
+from jobs.errors import InputError
+
 FORMATS = ("csv", "json", "jsonl")
 _CHUNK = 1 << 16
 _MAX_RECORD_CHARS = 4 << 20  # a record this long without closing is malformed
-
-
-class InputError(ValueError):
-    def __init__(self, message: str, line: int | None = None):
-        self.line = line
-        super().__init__(f"line {line}: {message}" if line else message)
 
 
 def format_from_name(name: str) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .models import Alert
+from monitoring.models import Alert
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def _safe(default: Any):
 
 @_safe(default=None)
 def queue_depths() -> dict[str, int] | None:
-    from .health import queue_depths as depths
+    from monitoring.health import queue_depths as depths
 
     return depths()
 
@@ -39,12 +39,12 @@ def workers(user=None) -> list[dict] | None:
     from rq import Worker
 
     from jobs.models import Batch, BatchStatus
-    from jobs.redis import get_redis
+    from zenith.infra.redis import get_redis
 
     running = {b.worker_name: b for b in Batch.objects.filter(status=BatchStatus.RUNNING).select_related("job")}
     visible: set[str] | None = None
     if user is not None and not user.is_staff:
-        from jobs.selectors import visible_projects
+        from jobs.selectors.core import visible_projects
 
         visible = set(visible_projects(user).values_list("id", flat=True))
     rows = []
@@ -59,9 +59,9 @@ def workers(user=None) -> list[dict] | None:
 
 @_safe(default=None)
 def breakers_and_throttles() -> list[dict] | None:
-    from jobs import breaker, throttle
     from jobs.datatypes.registry import registry
-    from jobs.redis import get_redis
+    from jobs.engine import breaker, throttle
+    from zenith.infra.redis import get_redis
 
     redis = get_redis()
     rows = []
@@ -75,7 +75,7 @@ def breakers_and_throttles() -> list[dict] | None:
 
 @_safe(default=None)
 def resources():
-    from .resources import current_resources, host_samples
+    from zenith.infra.resources import current_resources, host_samples
 
     return {"latest": current_resources(), "hosts": host_samples()}
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from rq.worker import SimpleWorker
 
-from monitoring.resources import publish, publish_worker_process, sample_local
+from zenith.infra.resources import publish, publish_worker_process, sample_local
 
 logger = logging.getLogger(__name__)
 

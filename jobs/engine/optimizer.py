@@ -4,7 +4,7 @@ Rules, as in the seed: CPU < 50 % -> 1.5x the data type's batch size, 4 concurre
 100 ms between batches; CPU > 80 % -> 0.5x, 2 concurrent, 500 ms; otherwise 1x, 3, 200 ms.
 Less than 2 GB of free memory halves the size again and allows one batch fewer. Concurrency is
 capped by the number of batches. Unlike the seed it never samples CPU itself (two blocking
-seconds per submission): it reads the cached sample from monitoring.resources.
+seconds per submission): it reads the cached sample from zenith.infra.resources.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 
 from django.conf import settings
 
-from monitoring.resources import SystemResources, current_resources
+from zenith.infra.resources import SystemResources, current_resources
 
 CPU_THRESHOLD_LOW = 50.0
 CPU_THRESHOLD_HIGH = 80.0

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from monitoring.maintenance import cleanup_old_jobs
+from jobs.services.retention import cleanup_old_jobs
 
 
 class Command(BaseCommand):

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 CODEC_JSON_ZLIB = "json+zlib"
 CODEC_ROWS_ZLIB = "rows+zlib"
 CODEC_CSV_ZLIB = "csv+zlib"
-CODEC_PROJECT_TRANSACTIONS = "project-tx"  # an id range of stored transactions: jobs.datatypes.stored
+CODEC_PROJECT_TRANSACTIONS = "project-tx"  # an id range of stored transactions: jobs.datatypes.stored_source
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -49,20 +49,24 @@ def pack_csv(lines: bytes, meta: bytes) -> tuple[str, bytes]:
     return CODEC_CSV_ZLIB, zlib.compress(meta + b"\n" + lines, 1)
 
 
-def decode_items(codec: str, data: bytes | memoryview) -> list[Any]:
-    if codec == CODEC_PROJECT_TRANSACTIONS:
-        # A job over the project's stored transactions: the payload is an id range, not items.
-        from .datatypes.stored import load_records
+_decoders: dict[str, Callable[[bytes | memoryview], list[Any]]] = {}
 
-        return load_records(data)
+
+def register_decoder(codec: str, decode: Callable[[bytes | memoryview], list[Any]]) -> None:
+    """Codecs whose decoding needs the domain (a CSV run read with the import's rules, an id
+    range of stored transactions) are registered by the module that knows how, so the engine
+    imports no domain code (docs/design.md, "Apps and layers")."""
+    _decoders[codec] = decode
+
+
+def decode_items(codec: str, data: bytes | memoryview) -> list[Any]:
+    decode = _decoders.get(codec)
+    if decode is not None:
+        return decode(data)
     if codec == CODEC_ROWS_ZLIB:
         table = json.loads(zlib.decompress(bytes(data)))
         keys = table["k"]
         return [dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in table["r"]]
-    if codec == CODEC_CSV_ZLIB:
-        from .importing import blocks
-
-        return blocks.decode(zlib.decompress(bytes(data)))
     if codec != CODEC_JSON_ZLIB:
         raise ValueError(f"Unknown payload codec {codec!r}")
     return json.loads(zlib.decompress(bytes(data)))

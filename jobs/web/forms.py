@@ -5,11 +5,12 @@ import json
 from django import forms
 from django.conf import settings
 
-from . import staged_uploads
-from .datatypes.registry import known_data_types
-from .importing import InputError, Mapping
-from .models import ImportMapping
-from .selectors import visible_projects
+from jobs.datatypes.registry import known_data_types
+from jobs.errors import InputError
+from jobs.importing import Mapping
+from jobs.models import ImportMapping
+from jobs.selectors.core import visible_projects
+from jobs.web import staged_uploads
 
 DEFAULT_PRIORITY = 5  # as the API's
 EXPIRED = "The file kept from the preview is no longer available (it is kept for an hour); choose it again."

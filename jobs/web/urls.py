@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from jobs.web import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

@@ -53,7 +53,7 @@ def fetch(user: Any, job_id: Any) -> dict | None:
     if _readers.get((user.pk, str(job_id).lower()), 0.0) <= time.monotonic():
         return None
     try:
-        from .redis import get_redis
+        from zenith.infra.redis import get_redis
 
         raw = get_redis().get(_key(job_id))
     except Exception:
@@ -72,7 +72,7 @@ def store(user: Any, job_id: Any, data: dict) -> None:
             _readers.clear()
         _readers[(user.pk, str(job_id).lower())] = time.monotonic() + settings.ZENITH_TOKEN_CACHE_SECONDS
     try:
-        from .redis import get_redis
+        from zenith.infra.redis import get_redis
 
         get_redis().set(_key(job_id), json.dumps(data, cls=DjangoJSONEncoder), px=max(1, int(ttl * 1000)))
     except Exception:
@@ -82,7 +82,7 @@ def store(user: Any, job_id: Any, data: dict) -> None:
 def drop(job_id: Any) -> None:
     """A write through the API changed the job: the next poll reads PostgreSQL."""
     try:
-        from .redis import get_redis
+        from zenith.infra.redis import get_redis
 
         get_redis().delete(_key(job_id))
     except Exception:

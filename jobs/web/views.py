@@ -18,19 +18,18 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from monitoring import selectors as system
-
-from . import selectors, services, staged_uploads
-from .api.errors import explain
-from .api.serializers import JobSerializer
-from .charts import throughput_svg
-from .datatypes.registry import UnknownDataType, known_data_types
-from .forms import UploadForm, editable_mapping
-from .models import JobStatus, ProcessingJob
-from .readers import InputError
-from .results import results_preview
-from .services import JobStateError, SubmissionError
-from .services.imports import preview_upload, save_mapping
+from jobs import services
+from jobs.api.serializers import JobSerializer
+from jobs.datatypes.registry import known_data_types
+from jobs.errors import JobStateError, ZenithError, describe
+from jobs.models import JobStatus, ProcessingJob
+from jobs.selectors import core as selectors
+from jobs.selectors import system
+from jobs.selectors.results import results_preview
+from jobs.services.mappings import preview_upload, save_mapping
+from jobs.web import staged_uploads
+from jobs.web.charts import throughput_svg
+from jobs.web.forms import UploadForm, editable_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ def job_retry(request: HttpRequest, job_id) -> HttpResponse:
 def job_new(request: HttpRequest) -> HttpResponse:
     """Upload a file; "Preview" shows how Zenith will read it (detected mapping, first rows,
     each validated) before anything is submitted. The previewed file is kept on the server
-    (jobs.staged_uploads) and the mapping box is filled with what was detected, so the user
+    (jobs.web.staged_uploads) and the mapping box is filled with what was detected, so the user
     corrects the mapping and submits without choosing the file again."""
     form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
     context: dict = {"form": form}
@@ -187,8 +186,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
         job = services.submit_file(
             project=project, data_type=data["data_type"], raw=source, name=name, priority=data["priority"],
             submitted_by=request.user, options=options, correlation_id=getattr(request, "correlation_id", ""))
-    except (SubmissionError, InputError, UnknownDataType) as exc:
-        http_status, _, message, _ = explain(exc)
+    except ZenithError as exc:
+        http_status, _, message, _ = describe(exc)
         form.add_error(None, message)
         if staged is None:
             staged = _stage(request, upload)  # the correction needs no new pick either

@@ -1,5 +1,5 @@
 """Submitting a job over a project's stored transactions (`options.source = "project"`; see
-`jobs.datatypes.stored` for what the batches carry and how workers read them).
+`jobs.datatypes.stored_source` for what the batches carry and how workers read them).
 
 Like `submit_job` it checks the request, refuses it while the data type's breaker is open or
 the backlog is critical, and writes the job, its batches and their payloads in one
@@ -16,30 +16,20 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from monitoring.logging import get_correlation_id
-
-from .. import dispatch, optimizer
-from ..datatypes import stored
-from ..datatypes.registry import get_data_type, registry
-from ..events import log_event
-from ..models import Batch, ProcessingJob, Project, Transaction
-from .submission import (
+from jobs.datatypes import stored_source
+from jobs.datatypes.registry import get_data_type, registry
+from jobs.engine import dispatch, optimizer
+from jobs.errors import NoStoredTransactions, SubmissionError, TooManyItems
+from jobs.models import Batch, ProcessingJob, Project, Transaction
+from jobs.services.submission import (
     FLUSH_EVERY_BATCHES,
-    SubmissionError,
-    TooManyItems,
     admitted_batch_config,
     flush_batches,
     validate_options,
     validate_priority,
 )
-
-
-class NoStoredTransactions(SubmissionError):
-    code = "no_items"
-
-    def __init__(self, project_id: str) -> None:
-        super().__init__(f"Project '{project_id}' has no stored transactions yet: submit a ledger as data type "
-                         "'transaction' first.")
+from zenith.infra.events import log_event
+from zenith.infra.logging import get_correlation_id
 
 
 def project_source_types() -> list[str]:
@@ -64,10 +54,10 @@ def submit_project_transactions(
     priority = validate_priority(priority)
     options = dict(validate_options(options))
     try:
-        stored.source_of(options)
+        stored_source.source_of(options)
     except ValueError as exc:
         raise SubmissionError(str(exc)) from None
-    options[stored.SOURCE_OPTION] = stored.PROJECT
+    options[stored_source.SOURCE_OPTION] = stored_source.PROJECT
     if not getattr(spec.handler, "accepts_project_source", False):
         raise SubmissionError(
             f"Data type '{spec.name}' cannot read a project's stored transactions; "
@@ -81,7 +71,7 @@ def submit_project_transactions(
         job = ProcessingJob.objects.create(
             project=project, data_type=spec.name, priority=priority, options=options,
             submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
-            input_name=f"stored transactions of project {project.pk}"[:255], input_format=stored.PROJECT,
+            input_name=f"stored transactions of project {project.pk}"[:255], input_format=stored_source.PROJECT,
             correlation_id=correlation_id or get_correlation_id(), batch_config=config.as_dict(),
         )
         total, number, last_id = 0, 0, 0
@@ -94,10 +84,11 @@ def submit_project_transactions(
             if total + len(page) > limit:
                 raise TooManyItems(limit)
             number += 1
-            runs = stored.runs_of(page)
-            data = stored.encode(project.pk, runs)
+            runs = stored_source.runs_of(page)
+            data = stored_source.encode(project.pk, runs)
             checksum.update(data)
-            pending.append((Batch(job=job, number=number, start_index=total, item_count=len(page)), stored.CODEC, data))
+            batch = Batch(job=job, number=number, start_index=total, item_count=len(page))
+            pending.append((batch, stored_source.CODEC, data))
             first_id = page[0] if first_id is None else first_id
             total += len(page)
             last_id = page[-1]
@@ -110,7 +101,7 @@ def submit_project_transactions(
         job.total_items = total
         job.total_batches = number
         job.input_checksum = checksum.hexdigest()
-        job.import_details = {"source": stored.PROJECT, "transactions": total, "first_id": first_id,
+        job.import_details = {"source": stored_source.PROJECT, "transactions": total, "first_id": first_id,
                               "last_id": last_id}
         job.batch_config = {
             **config.as_dict(),
@@ -121,5 +112,5 @@ def submit_project_transactions(
         dispatch.fill_window(job, pace=False)
 
     log_event("job.submitted", job, data_type=spec.name, items=total, batches=number, batch_size=config.size,
-              priority=priority, project_id=project.pk, source=stored.PROJECT)
+              priority=priority, project_id=project.pk, source=stored_source.PROJECT)
     return job

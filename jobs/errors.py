@@ -1,0 +1,146 @@
+"""Every error Zenith's services raise about a request, and the one place they become answers.
+
+Each is a `ZenithError` carrying what a caller shows: an HTTP status, a stable `code`, a
+sentence (`message`) and extra fields. The API (`jobs.api.errors`), the pages, the admin
+actions and the management commands all call `describe()`, so one refusal reads the same
+everywhere, and nothing a client sends surfaces as a 500 with a traceback
+(docs/design.md, "Errors").
+
+`ZenithError` is a `ValueError`: these are refusals of values a caller gave, and the code that
+validates options and fields keeps catching them as such.
+
+A record rejected by validation is a different thing (`jobs.datatypes.base.RecordRejected`):
+it fails only that record, is stored with its reason, and never reaches these mappings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+
+
+class ZenithError(ValueError):
+    """A request Zenith refuses. Subclasses set `http_status` and `code`."""
+
+    http_status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def detail(self) -> str:
+        """The sentence shown to the caller."""
+        return self.message
+
+
+class SubmissionError(ZenithError):
+    """A submission refused as a whole."""
+
+    code = "invalid_submission"
+
+
+class NoItems(SubmissionError):
+    code = "no_items"
+
+    def __init__(self) -> None:
+        super().__init__("No items provided")
+
+
+class TooManyItems(SubmissionError):
+    http_status = 413
+    code = "too_many_items"
+
+    def __init__(self, limit: int) -> None:
+        words = "1 million" if limit == 1_000_000 else f"{limit:,}"
+        super().__init__(f"Maximum {words} items per job")
+
+
+class BodyTooLarge(SubmissionError):
+    http_status = 413
+    code = "too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than {limit // (1024 * 1024)} MB (ZENITH_MAX_UPLOAD_BYTES).")
+
+
+class AdmissionRefused(SubmissionError):
+    """The system is overloaded (or the data type's breaker is open): come back later."""
+
+    http_status = 429
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class NoStoredTransactions(SubmissionError):
+    code = "no_items"
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__(f"Project '{project_id}' has no stored transactions yet: submit a ledger as data type "
+                         "'transaction' first.")
+
+
+class UnknownDataType(ZenithError):
+    code = "unknown_data_type"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"Unknown data type '{name}'. Known data types: {', '.join(known)}.",
+                         known_data_types=known)
+        self.name = name
+        self.known = known
+
+
+class InputError(ZenithError):
+    """A file (or body) that cannot be read; `line` is where, when known."""
+
+    code = "malformed_input"
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {message}" if line else message, line=line)
+        self.line = line
+
+    def detail(self) -> str:
+        return f"The file could not be read: {self.message}"
+
+
+class JobStateError(ZenithError):
+    """The action does not fit the job's state."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class JobAlreadyFinished(JobStateError):
+    code = "job_finished"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"Job already {status}", status=status)
+        self.status = status
+
+
+class ResultFilterError(ZenithError):
+    """A query parameter with a value the results filter does not accept."""
+
+    code = "invalid"
+
+
+class NoSimilarityIndex(ZenithError):
+    """The project has no finished embedding job over its stored transactions."""
+
+    http_status = 409
+    code = "no_similarity_index"
+
+
+def describe(exc: BaseException) -> tuple[int, str, str, dict] | None:
+    """(HTTP status, code, sentence, extra fields) for an error about a request; None for
+    anything else (a bug or an outage, which the caller must not dress up as a 4xx)."""
+    if isinstance(exc, ZenithError):
+        return exc.http_status, exc.code, exc.detail(), dict(exc.extra)
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "too_large", "The request body is too large; upload the data as a file instead.", {}
+    return None

@@ -1,0 +1,315 @@
+"""Opening an import: the files people really have: bank and ledger exports in any common shape.
+
+`open_import` turns an uploaded file into Zenith records plus a description of what was
+detected (encoding, delimiter, header row, column mapping, date and number conventions). It
+is what submissions, the preview endpoint, the upload page and `manage.py submit_job` all use,
+so a preview shows exactly what an import will read.
+
+Three modes:
+- *canonical*: a CSV or spreadsheet whose headers already are Zenith's field names (id, date,
+  amount, currency, ...) and no mapping given. Rows pass through with their columns as they
+  are, in one pass when it can be (the fast path for exports made for Zenith): the date and
+  amount columns are decided from the first rows read (the whole column only when those
+  rows cannot decide), their values written as ISO dates and plain decimals, and a row
+  without an id column gets a derived id as in mapped mode.
+- *mapped*: financial columns found by header synonyms or an explicit mapping. The file is
+  read twice: once to decide each date and amount column as a whole, once to build records
+  with ISO dates, plain decimal amounts (debit/credit columns combined, sign convention
+  applied), the currency, and an id derived from content and occurrence when there is none.
+- *pass-through*: no financial column (e.g. entity names): rows become records keyed by
+  their headers, with any mapped columns renamed.
+
+JSON, JSON lines and OFX records are objects already: an explicit mapping renames their keys
+and applies its value rules, and a record with a date or amount but no id (no FITID in OFX)
+gets a derived id, with the same algorithm as every other mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from jobs.errors import InputError
+from jobs.importing import blocks, sources
+from jobs.importing.mapping import CANONICAL, FINANCIAL, Mapping, resolve
+from jobs.importing.readers import format_from_name, open_records
+from jobs.importing.rows import (
+    IdDeriver,
+    column_deciders,
+    decide,
+    decide_canonical,
+    mapped,
+    negate,
+    observe,
+    pass_through,
+    row_form,
+)
+from jobs.importing.values import to_decimal, to_iso_date
+
+HINTS = ("day_first", "date_format", "decimal_separator")  # job options that also pin a canonical file's reading
+
+
+@dataclasses.dataclass
+class Import:
+    """An opened import. `records` are dicts, or, when `keys` is set, rows: lists of values in
+    `keys` order (a canonical table, stored as rows: jobs.engine.payloads), with a dict for a row of
+    another shape. `dicts()` gives records as dicts either way."""
+
+    format: str
+    records: Iterator[Any]
+    detected: dict
+    keys: list[str] | None = None
+    # The same records cut into batches of a given size without parsing every row at upload,
+    # when the file allows it (jobs.importing.blocks); submissions use it instead of `records`.
+    chunks: Callable[[int], Iterator[Any]] | None = None
+
+    def dicts(self) -> Iterator[dict]:
+        if self.keys is None:
+            return self.records
+        keys = self.keys
+        return (dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in self.records)
+
+
+def detect_format(raw: IO[bytes], name: str, fmt: str | None) -> str:
+    lowered = (name or "").lower().removesuffix(".gz")
+    head = raw.peek(64)[:64] if hasattr(raw, "peek") else b""
+    if fmt:
+        return fmt
+    by_name = format_from_name(name)
+    if lowered.endswith((".xlsx", ".xlsm")):
+        by_name = "xlsx"
+    elif lowered.endswith((".ofx", ".qfx")):
+        by_name = "ofx"
+    elif lowered.endswith(".txt"):
+        by_name = "csv"
+    is_zip = head.startswith(b"PK\x03\x04")
+    stripped = head.lstrip(b"\xef\xbb\xbf \r\n\t")
+    is_ofx = stripped.startswith((b"OFXHEADER", b"<OFX", b"<?xml")) and (b"OFX" in head)
+    if by_name == "xlsx" and not is_zip:
+        raise InputError(f"the file {name} is named like an Excel workbook but is not one")
+    if by_name is None:
+        return "xlsx" if is_zip else "ofx" if is_ofx else "sniff"
+    return by_name
+
+
+class _Borrowed(io.RawIOBase):
+    """A view of the caller's file that our readers may close without closing it."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+
+def _reopenable(raw: IO[bytes], name: str) -> Callable[[], io.BufferedReader]:
+    """A function giving a fresh binary stream of the (un-gzipped) content each call."""
+    raw.seek(0)
+    gzipped = raw.read(2) == b"\x1f\x8b"
+
+    def reopen() -> io.BufferedReader:
+        raw.seek(0)
+        stream = io.BufferedReader(_Borrowed(raw), 1 << 16)
+        if gzipped:
+            return io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)  # type: ignore[arg-type]
+        return stream
+
+    return reopen
+
+
+def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping: Any = None,
+                options: dict | None = None) -> Import:
+    """Records and what was detected. Structural problems raise InputError (the request is
+    refused); bad values are left for the data type's handler to reject record by record.
+
+    `options` are the job's: its day_first / date_format / decimal_separator pin the reading
+    of a tabular file's date and amount columns where the mapping does not. When the records
+    come out with ISO dates and plain decimals (canonical and mapped modes) those keys are
+    removed from `options`, so the handler does not read the normalised values with them again."""
+    spec = mapping if isinstance(mapping, Mapping) else Mapping.parse(mapping)
+    if not hasattr(raw, "seek") or not raw.seekable():
+        raise InputError("the upload must be a seekable file")
+    reopen = _reopenable(raw, name)
+    kind = detect_format(reopen(), name, fmt)
+    if kind == "ofx":
+        records = sources.ofx_records(reopen(), _max_bytes())
+        return Import("ofx", _apply_json_mapping(records, spec, derive="blank"),
+                      {"format": "ofx", "mode": "statement"})
+    if kind in ("json", "jsonl") or (kind == "sniff" and _looks_like_json(reopen())):
+        real, records = open_records(reopen(), name=name, fmt=None if kind == "sniff" else kind)
+        detected = {"format": real, "mode": "mapped" if not spec.is_empty else "canonical"}
+        return Import(real, _apply_json_mapping(records, spec, derive="absent"), detected)
+    if kind == "sniff":
+        kind = "csv"
+    if kind == "csv":
+        _reject_binary(reopen(), name)
+
+    def table() -> sources.Table:
+        stream = reopen()
+        if kind == "xlsx":
+            return sources.xlsx_table(stream, sheet=spec.sheet, header_row=spec.header_row,
+                                      has_header=spec.has_header)
+        return sources.delimited_table(stream, encoding=spec.encoding, delimiter=spec.delimiter,
+                                       header_row=spec.header_row, has_header=spec.has_header)
+
+    first = table()
+    try:
+        positions = resolve(spec, first.header)
+    except InputError as exc:
+        if first.header is None or exc.line is not None:
+            raise
+        raise InputError(str(exc), first.header_row) from None
+    detected = {"format": kind, "encoding": first.encoding, "delimiter": first.delimiter,
+                "header_row": first.header_row if first.header else None, "columns": first.header or [],
+                "mapping": {field: (first.header[pos] if first.header else pos + 1)
+                            for field, pos in sorted(positions.items(), key=lambda item: item[1])}}
+    if kind == "xlsx":
+        detected.pop("delimiter")
+    canonical = (spec.is_empty and first.header is not None and positions
+                 and all(first.header[pos] == field for field, pos in positions.items())
+                 and set(positions) <= CANONICAL)
+    financial = bool(set(positions) & FINANCIAL)
+    if financial:
+        spec = _with_hints(spec, options, detected)
+    if canonical and financial:
+        detected["mode"] = "canonical"
+        rows, decisions = decide_canonical(first, table, positions, spec)
+        detected.update(**decisions["detected"])
+        form = row_form(first.header, positions, decisions)
+        chunks = (blocks.chunker(reopen, form, encoding=first.encoding, delimiter=first.delimiter,
+                                 header_row=first.header_row) if kind == "csv" else None)
+        return Import(kind, form.rows(rows), detected, keys=form.keys, chunks=chunks)
+    if canonical or not financial:
+        detected["mode"] = "canonical" if canonical else "pass-through"
+        if not canonical:
+            # Without financial columns only explicit mappings rename (an entity file's
+            # "name" stays "name", though "name" is a synonym of counterparty).
+            positions = {field: pos for field, pos in positions.items() if field in spec.columns}
+            detected["mapping"] = {field: detected["mapping"][field] for field in positions}
+        return Import(kind, pass_through(first, positions), detected)
+    columns = column_deciders(first, positions)
+    observe(columns, first.rows, positions, dates=not spec.date_format)
+    decisions = decide(columns, positions, spec)
+    detected.update(mode="mapped", **decisions["detected"])
+    return Import(kind, mapped(table(), positions, spec, decisions), detected)
+
+
+def _with_hints(spec: Mapping, options: dict | None, detected: dict) -> Mapping:
+    """The mapping with the job's reading options filling what it leaves open; the options are
+    taken out of `options` (see open_import)."""
+    if not options:
+        return spec
+    valid = {"day_first": lambda v: isinstance(v, bool), "date_format": lambda v: isinstance(v, str) and bool(v),
+             "decimal_separator": lambda v: v in (".", ",")}
+    hints = {key: options.pop(key) for key in HINTS if key in options and valid[key](options[key])}
+    usable = {}
+    if "day_first" in hints and spec.day_first is None:
+        usable["day_first"] = hints["day_first"]
+    if "date_format" in hints and not spec.date_format:
+        usable["date_format"] = hints["date_format"]
+    if "decimal_separator" in hints and spec.decimal_separator is None \
+            and hints["decimal_separator"] != spec.thousands_separator:
+        usable["decimal_separator"] = hints["decimal_separator"]
+    if usable:
+        detected["from_options"] = usable
+    return dataclasses.replace(spec, **usable) if usable else spec
+
+
+def _max_bytes() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "ZENITH_MAX_UPLOAD_BYTES", 1 << 30))
+
+
+def _looks_like_json(stream) -> bool:
+    head = stream.peek(256)[:256].lstrip(b"\xef\xbb\xbf \r\n\t")
+    return head.startswith((b"[", b"{"))
+
+
+def _reject_binary(stream, name: str) -> None:
+    """A file that is not text (an image, a PDF, a workbook named .csv) is refused by name."""
+    from jobs.importing.readers import reject_binary
+
+    head = stream.peek(65536)[:65536]
+    reject_binary(head, name, allow_nul=sources.detect_encoding(head).startswith("utf-16"))
+
+
+def map_records(records: Iterator[dict], mapping: Any) -> Iterator[dict]:
+    """Applies an explicit mapping to records that are already objects (JSON submissions)."""
+    spec = mapping if isinstance(mapping, Mapping) else Mapping.parse(mapping)
+    return _apply_json_mapping(iter(records), spec)
+
+
+def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: str | None = None) -> Iterator[dict]:
+    """Records that are already objects: rename mapped keys, apply the explicit value rules.
+    `derive`: give records with a date or amount but no id a derived one, when the id key is
+    "absent" (JSON: a record that carries an id key has chosen its id) or "blank" (OFX)."""
+    renames = {column: field for field, column in spec.columns.items() if isinstance(column, str)}
+    deriver = IdDeriver() if derive else None
+    numbers = spec.decimal_separator is not None or spec.thousands_separator is not None
+    unmapped = spec.is_empty  # once: it is computed from the whole mapping (was 2/3 of a JSON upload)
+    for record in records:
+        if not isinstance(record, dict):
+            yield record
+            continue
+        if unmapped:
+            out = record
+        else:
+            out = {renames.get(key, key): value for key, value in record.items()}
+            for field, value in spec.constants.items():
+                out.setdefault(field, value)
+            if spec.default_currency:
+                out.setdefault("currency", spec.default_currency)
+            if isinstance(out.get("date"), str) and (spec.day_first is not None or spec.date_format):
+                out["date"] = to_iso_date(out["date"], spec.day_first, spec.date_format)
+            if isinstance(out.get("amount"), str) and numbers:
+                out["amount"] = to_decimal(out["amount"], spec.decimal_separator, spec.thousands_separator) or ""
+            if spec.sign == "inverted" and out.get("amount") not in (None, ""):
+                out["amount"] = negate(str(out["amount"]))
+        if deriver is not None and ("date" in out or "amount" in out):
+            missing = "id" not in out if derive == "absent" else out.get("id") in (None, "")
+            if missing:
+                out = {**out, "id": deriver(out)}
+        yield out
+
+
+def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None, mapping: Any = None,
+            limit: int = 20, options: dict | None = None) -> dict:
+    """The first `limit` records as Zenith will read them, each validated by the data type's
+    handler, with what was detected. Uses the same code as the import itself."""
+    from jobs.datatypes.base import BatchContext, RecordRejected
+    from jobs.datatypes.registry import get_data_type
+
+    handler = get_data_type(data_type).handler
+    options = dict(options or {})
+    imported = open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options)
+    ctx = BatchContext(job_id=None, project_id="", batch_id=0, batch_number=0, data_type=data_type,
+                       options=options or {}, attempt=1)
+    rows = []
+    for index, record in enumerate(imported.dicts()):
+        if index >= limit:
+            break
+        try:
+            handler.validate(record, ctx)
+            rows.append({"index": index, "record": record, "valid": True})
+        except RecordRejected as rejected:
+            rows.append({"index": index, "record": record, "valid": False,
+                         "error": {"code": rejected.code, "field": rejected.field, "message": rejected.message}})
+    return {"detected": imported.detected, "rows": rows}

@@ -1,0 +1,265 @@
+"""Rows into records: how each column of a table is decided and read (canonical, mapped and
+pass-through modes), one row at a time, the same on the upload and on a worker."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from jobs.errors import InputError
+from jobs.importing import sources
+from jobs.importing.mapping import Mapping
+from jobs.importing.values import AmbiguousColumn, DateColumn, NumberColumn, to_decimal, to_iso_date
+
+DECIDE_ROWS = 1000  # canonical files: rows read to decide date and amount columns before the first record
+
+
+def column_deciders(table: sources.Table, positions: dict[str, int]) -> dict[str, DateColumn | NumberColumn]:
+    columns: dict[str, DateColumn | NumberColumn] = {}
+    for field, pos in positions.items():
+        if field in ("date", "value_date"):
+            columns[field] = DateColumn(_label(table, pos))
+        elif field in ("amount", "debit", "credit"):
+            columns[field] = NumberColumn(_label(table, pos))
+    return columns
+
+
+def observe(columns: dict[str, DateColumn | NumberColumn], rows: Iterable[list[str]], positions: dict[str, int],
+             dates: bool = True) -> None:
+    """The first pass: each date and amount column read as a whole."""
+    watched = [(positions[field], column) for field, column in columns.items()
+               if dates or isinstance(column, NumberColumn)]
+    for row in rows:
+        for position, column in watched:
+            if position < len(row):
+                column.observe(row[position])
+
+
+def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, int], spec: Mapping) -> dict:
+    """Each column's reading from what `observe` saw; an undecidable one is an InputError."""
+    try:
+        date_decisions = {field: (col.decide(spec.day_first) if not spec.date_format else
+                                  {"column": col.name, "format": spec.date_format})
+                          for field, col in columns.items() if isinstance(col, DateColumn)}
+        number_decisions = {field: col.decide(spec.decimal_separator, spec.thousands_separator)
+                            for field, col in columns.items() if isinstance(col, NumberColumn)}
+    except AmbiguousColumn as exc:
+        raise InputError(str(exc)) from None
+    symbols = sorted({code for decision in number_decisions.values() for code in decision["currency_symbols"]})
+    currency_from_symbol = symbols[0] if len(symbols) == 1 and "currency" not in positions else None
+    detected: dict[str, Any] = {"dates": list(date_decisions.values()), "numbers": list(number_decisions.values())}
+    if currency_from_symbol:
+        detected["currency"] = f"{currency_from_symbol} (from the amounts' currency sign)"
+    if "id" not in positions:
+        detected["id"] = "derived from each row's content and its occurrence in the file"
+    if spec.sign == "inverted":
+        detected["sign"] = "inverted (positive amounts are debits)"
+    return {"dates": date_decisions, "numbers": number_decisions, "currency": currency_from_symbol,
+            "detected": detected}
+
+
+def decide_canonical(first: sources.Table, table: Callable[[], sources.Table], positions: dict[str, int],
+                      hints: Mapping) -> tuple[Iterator[list[str]], dict]:
+    """A canonical file's date and amount columns decided from its first DECIDE_ROWS rows, so
+    the file is read once; only when those rows cannot decide is the whole column read (and
+    the file read again for its records) before refusing."""
+    columns = column_deciders(first, positions)
+    head = list(itertools.islice(first.rows, DECIDE_ROWS))
+    observe(columns, head, positions, dates=not hints.date_format)
+    try:
+        return itertools.chain(head, first.rows), decide(columns, positions, hints)
+    except InputError:
+        if len(head) < DECIDE_ROWS:
+            raise
+    observe(columns, first.rows, positions, dates=not hints.date_format)
+    return table().rows, decide(columns, positions, hints)
+
+
+@dataclasses.dataclass
+class RowForm:
+    """How a canonical file's rows become records: every column kept, the decided date and
+    amount columns written as ISO dates and plain decimals, the currency (from the amounts'
+    sign) appended when the file has no currency column, and an id derived when it has no id
+    column. Without a derived id it is plain data (`as_dict`), stored with the fast path's
+    payloads (jobs.importing.blocks) so that a worker writes rows exactly as the import would."""
+
+    header: list[str]
+    dates: list[tuple[int, dict]]
+    amounts: list[tuple[int, dict]]
+    currency: str | None
+    derive: Callable[[dict], str] | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.header) + (["currency"] if self.currency else []) + (["id"] if self.derive else [])
+
+    def as_dict(self) -> dict:
+        if self.derive is not None:
+            raise ValueError("a form that derives ids depends on the whole file and cannot be stored")
+        return {"header": self.header, "dates": self.dates, "amounts": self.amounts, "currency": self.currency}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RowForm:
+        return cls(data["header"], [tuple(d) for d in data["dates"]], [tuple(a) for a in data["amounts"]],
+                   data["currency"])
+
+    def rows(self, rows: Iterable[list[str]]) -> Iterator[list | dict]:
+        """Records in `keys` order; a row of another width than the header comes out as its
+        record (a dict)."""
+        header, dates, amounts, currency, derive = self.header, self.dates, self.amounts, self.currency, self.derive
+        keys = self.keys
+        # A "currency" header that is not the currency column keeps its values unless blank,
+        # which only a record can say row by row.
+        width = -1 if currency and "currency" in header else len(header)
+        # Runs once per record of a million-row upload: only the decided date and amount
+        # columns are touched, and no dict is built for a row of the header's width.
+        for row in rows:
+            if len(row) != width:
+                yield _canonical_record(header, row, dates, amounts, currency, derive)
+                continue
+            for i, rule in dates:
+                value = row[i]
+                # ISO already (the usual case here): as written, for the handler to check
+                if not (_ISO_DAY.match(value) and not rule.get("format")):
+                    row[i] = to_iso_date(value, rule.get("day_first"), rule.get("format"))
+            for i, rule in amounts:
+                value = row[i]
+                if not (_PLAIN_AMOUNT.match(value) and rule["decimal_separator"] != ","):
+                    row[i] = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
+            if currency:
+                row.append(currency)
+            if derive is not None:
+                row.append(derive(dict(zip(keys, row, strict=False))))
+            yield row
+
+
+def row_form(header: list[str], positions: dict[str, int], decisions: dict) -> RowForm:
+    return RowForm(list(header), [(positions[field], rule) for field, rule in decisions["dates"].items()],
+                   [(positions[field], rule) for field, rule in decisions["numbers"].items()],
+                   decisions["currency"], IdDeriver() if "id" not in positions else None)
+
+
+def _canonical_record(header: list[str], row: list[str], dates: list, amounts: list, currency: str | None,
+                      derive: Callable[[dict], str] | None) -> dict:
+    """`RowForm.rows` for a row narrower or wider than the header: its record as a dict."""
+    record: dict[str, Any] = dict(zip(header, row, strict=False))
+    for i, rule in dates:
+        if i < len(row) and not (_ISO_DAY.match(row[i]) and not rule.get("format")):
+            record[header[i]] = to_iso_date(row[i], rule.get("day_first"), rule.get("format"))
+    for i, rule in amounts:
+        if i < len(row) and not (_PLAIN_AMOUNT.match(row[i]) and rule["decimal_separator"] != ","):
+            record[header[i]] = to_decimal(row[i], rule["decimal_separator"], rule.get("thousands_separator")) or ""
+    if currency and not record.get("currency"):
+        record["currency"] = currency
+    if derive is not None:
+        record["id"] = derive(record)
+    return record
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?\Z")
+
+
+class IdDeriver:
+    """Deterministic ids for records that have none: a hash of the record's normalised content
+    and the count of earlier records in the same file with the same content, so re-uploading
+    a file gives the same ids and two identical rows stay two records."""
+
+    CONTENT = ("date", "amount", "currency", "account", "counterparty", "description", "reference")
+
+    def __init__(self) -> None:
+        self.occurrences: dict[bytes, int] = {}
+
+    def __call__(self, record: dict) -> str:
+        content = "\x1f".join(_text(record.get(field)) for field in self.CONTENT)
+        digest = hashlib.sha1(content.encode("utf-8")).digest()[:12]
+        self.occurrences[digest] = self.occurrences.get(digest, 0) + 1
+        return f"auto-{digest.hex()}-{self.occurrences[digest]}"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _label(table: sources.Table, position: int) -> str:
+    return table.header[position] if table.header and position < len(table.header) else f"column {position + 1}"
+
+
+def pass_through(table: sources.Table, positions: dict[str, int]) -> Iterator[dict]:
+    header = table.header
+    renamed = {pos: field for field, pos in positions.items()}
+    for row in table.rows:
+        if header:
+            yield {renamed.get(i, name): value for i, (name, value) in enumerate(zip(header, row, strict=False))}
+        else:
+            yield {renamed.get(i, f"column_{i + 1}"): value for i, value in enumerate(row)}
+
+
+def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decisions: dict) -> Iterator[dict]:
+    date_rules = decisions["dates"]
+    numbers = decisions["numbers"]
+    derive = IdDeriver()
+
+    def cell(row: list[str], field: str) -> str:
+        position = positions.get(field)
+        if position is None or position >= len(row):
+            return spec.constants.get(field, "")
+        return row[position].strip()
+
+    for row in table.rows:
+        record: dict[str, Any] = {}
+        for field in ("date", "value_date"):
+            if field in positions:
+                rule = date_rules[field]
+                record[field] = to_iso_date(cell(row, field), rule.get("day_first"), rule.get("format"))
+        if "amount" in positions:
+            amount = _number(cell(row, "amount"), numbers["amount"])
+        else:
+            debit = _number(cell(row, "debit"), numbers["debit"]) if "debit" in numbers else None
+            credit = _number(cell(row, "credit"), numbers["credit"]) if "credit" in numbers else None
+            amount = _combine(debit, credit)
+        if amount is not None and spec.sign == "inverted":
+            amount = negate(amount)
+        record["amount"] = amount if amount is not None else ""
+        record["currency"] = (cell(row, "currency") or spec.constants.get("currency") or spec.default_currency
+                              or decisions["currency"] or "")
+        for field in ("account", "counterparty", "description", "reference"):
+            value = cell(row, field)
+            if value:
+                record[field] = value
+        record["id"] = cell(row, "id") or derive(record)
+        yield record
+
+
+def _number(value: str, rule: dict) -> str | None:
+    return to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator"))
+
+
+def _combine(debit: str | None, credit: str | None) -> str | None:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        if debit and credit:
+            return str(Decimal(credit).copy_abs() - Decimal(debit).copy_abs())
+        if debit:
+            return str(-Decimal(debit).copy_abs())
+        if credit:
+            return str(Decimal(credit).copy_abs())
+    except InvalidOperation:
+        return debit or credit  # unreadable: the handler rejects it with its reason
+    return None
+
+
+def negate(amount: str) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return str(-Decimal(amount))
+    except InvalidOperation:
+        return amount
+
+

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.datatypes import TEST_DATA_TYPES
+from tests.support.datatypes import TEST_DATA_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = Path(os.environ.get("ZENITH_TEST_OUTPUT", ROOT / "var" / "test-output"))

@@ -29,6 +29,28 @@ logger = logging.getLogger(__name__)
 RESOURCE_PUBLISH_SECONDS = 15
 
 
+class _ShutdownFlag:
+    """Set by the worker's SIGTERM handler on a warm shutdown: finish the current batch, start
+    no chained one. A plain attribute, not a threading.Event: Event.set() takes a lock, and a
+    second signal arriving while the first handler held it deadlocked the worker in its own
+    handler (a test teardown's SIGTERM to the process group plus the pool's forwarded one)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+SHUTDOWN = _ShutdownFlag()
+
+
 class ZenithWorker(SimpleWorker):
     _last_sample = 0.0
 
@@ -51,8 +73,6 @@ class ZenithWorker(SimpleWorker):
         there (publishing a resource sample, say) swallowed it. The worker then went back to
         waiting for messages and ignored the stop (test teardowns waited 20 s for SIGKILL);
         RQ's loop checks the flag before each wait."""
-        from jobs.services.execution import SHUTDOWN
-
         SHUTDOWN.set()
         self._stop_requested = True
         return super().request_stop(signum, frame)

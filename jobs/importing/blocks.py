@@ -13,7 +13,7 @@ parse would refuse, skip or read differently:
 A run that passes is stored as its lines (payload codec `csv+zlib`, transcoded to UTF-8); the
 worker splits each line at the delimiter (all the csv module does with a line that passed)
 and writes its rows with the import's `RowForm`, so its records are exactly those the full
-parse gives (tests/test_units.py holds the files that show it). From the first run that
+parse gives (tests/importing/test_reading.py holds the files that show it). From the first run that
 does not pass, the rest of the file is read by the full parse (`sources.table_rows`), with
 its error messages and the file's own line numbers. Either way the upload is still all-or-nothing: a malformed
 line 800,000 refuses the whole submission.

@@ -43,6 +43,7 @@ from rq.timeouts import JobTimeoutException
 from jobs.datatypes.base import BatchContext, RecordRejected
 from jobs.datatypes.registry import DataTypeSpec, get_data_type
 from jobs.engine import breaker, dispatch, payloads, throttle
+from jobs.engine.worker import SHUTDOWN
 from jobs.models import (
     AttemptOutcome,
     Batch,
@@ -65,28 +66,6 @@ from zenith.infra.redis import get_redis
 logger = logging.getLogger(__name__)
 
 CHECK_EVERY_ITEMS = 64
-
-class _ShutdownFlag:
-    """Set by the worker's SIGTERM handler on a warm shutdown: finish the current batch, start
-    no chained one. A plain attribute, not a threading.Event: Event.set() takes a lock, and a
-    second signal arriving while the first handler held it deadlocked the worker in its own
-    handler (a test teardown's SIGTERM to the process group plus the pool's forwarded one)."""
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-
-    def clear(self) -> None:
-        self._set = False
-
-    def is_set(self) -> bool:
-        return self._set
-
-
-SHUTDOWN = _ShutdownFlag()
-
 
 class BatchCancelled(Exception):
     """The job was cancelled while this batch ran; nothing of the run is kept."""

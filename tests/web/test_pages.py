@@ -13,12 +13,13 @@ from jobs.models import ProcessingJob
 from jobs.services import submit_job
 from monitoring.alerts import raise_alert
 from tests.conftest import drain
+from tests.support.factories import transaction_records
 
 pytestmark = pytest.mark.django_db
 
 
 def records(n: int, **extra) -> list[dict]:
-    return [{"id": f"P{i}", "date": "2026-01-15", "amount": "10.50", "currency": "USD", **extra} for i in range(n)]
+    return transaction_records(n, "P", **extra)
 
 
 @pytest.fixture
@@ -334,7 +335,7 @@ def test_admin_requeue_dead_of_a_cancelled_job_shows_the_error(api_users, redis)
 def test_preview_keeps_the_file_and_prefills_the_mapping_then_submit_uses_the_correction(
         alice_client, api_users, redis, staging):
     from jobs.models import Transaction
-    from tests.import_corpus import german_sparkasse
+    from tests.support.import_corpus import german_sparkasse
 
     export = german_sparkasse()
     response = alice_client.post("/jobs/new/", {
@@ -425,7 +426,7 @@ def test_prefilled_mapping_reads_every_corpus_file_as_the_preview_did(api_users)
     from jobs.models import Project
     from jobs.services.mappings import preview_upload
     from jobs.web.forms import editable_mapping
-    from tests.import_corpus import corpus
+    from tests.support.import_corpus import corpus
 
     project = Project.objects.get(id="alice-audit")
     for export in corpus():

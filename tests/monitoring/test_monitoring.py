@@ -21,12 +21,13 @@ from jobs.models import Batch, BatchAttempt, BatchPayload, ItemFailure, JobStatu
 from jobs.services import submit_job
 from monitoring.models import Alert
 from tests.conftest import ROOT, api_client, drain, wait_for_job, wait_until, worker_env
+from tests.support.factories import transaction_records
 
 pytestmark = pytest.mark.django_db
 
 
 def records(n: int, **extra) -> list[dict]:
-    return [{"id": f"M{i}", "date": "2026-01-15", "amount": "10.50", "currency": "USD", **extra} for i in range(n)]
+    return transaction_records(n, "M", **extra)
 
 
 # --- schedules ---------------------------------------------------------------------------
@@ -238,7 +239,7 @@ def _metrics(client=None) -> dict[str, dict[tuple, float]]:
 
 
 def _probe_records(n: int) -> list[dict]:
-    """Probe items (tests.datatypes): batch 1 has an item that raises on its first attempt and
+    """Probe items (tests.support.datatypes): batch 1 has an item that raises on its first attempt and
     succeeds on the retry, plus a record rejected by validation; batch 2 fails as a whole on
     every attempt and is dead-lettered; batch 3 has one more rejected record."""
     items = records(n)

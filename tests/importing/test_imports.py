@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs.models import ImportMapping, ProcessingJob, Transaction
 from tests.conftest import api_client, assert_accounting, wait_for_job
-from tests.import_corpus import Export, corpus, german_sparkasse
+from tests.support.import_corpus import Export, corpus, german_sparkasse
 
 SUBMIT = "/api/v1/batch-jobs/submit"
 PREVIEW = "/api/v1/batch-jobs/preview"

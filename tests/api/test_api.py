@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs.models import Batch, BatchPayload, ProcessingJob
 from tests.conftest import api_client, drain
+from tests.support.factories import transaction_records
 
 # Transactional, so on_commit hooks run and "no queued message left behind" can fail.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,7 +19,7 @@ SUBMIT = "/api/v1/batch-jobs/submit"
 
 
 def records(n: int, **extra) -> list[dict]:
-    return [{"id": f"R{i}", "date": "2026-01-15", "amount": "10.50", "currency": "USD", **extra} for i in range(n)]
+    return transaction_records(n, "R", **extra)
 
 
 def submit(client, project="alice-audit", data_type="transaction", items=None, **extra):

@@ -16,12 +16,13 @@ from jobs.models import Batch, ImportMapping, ProcessingJob, Project
 from jobs.services import submit_job
 from monitoring.models import Alert
 from tests.conftest import api_client, drain
+from tests.support.factories import transaction_records
 
 pytestmark = pytest.mark.django_db
 
 
 def records(n: int, **extra) -> list[dict]:
-    return [{"id": f"O{i}", "date": "2026-03-03", "amount": "9.99", "currency": "EUR", **extra} for i in range(n)]
+    return transaction_records(n, "O", date="2026-03-03", amount="9.99", currency="EUR", **extra)
 
 
 def run(*args) -> str:

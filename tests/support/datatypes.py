@@ -14,9 +14,9 @@ from zenith.infra.redis import get_redis
 FAULT_KEY = "zenith:test:fault:{name}"
 
 TEST_DATA_TYPES = {
-    "probe": {"handler": "tests.datatypes.ProbeHandler", "queue": "default", "batch_size": 100},
+    "probe": {"handler": "tests.support.datatypes.ProbeHandler", "queue": "default", "batch_size": 100},
     # Short time limits for the time-limit scenarios (hard 3 s, soft 1 s).
-    "slow": {"handler": "tests.datatypes.ProbeHandler", "queue": "default", "batch_size": 20, "time_limit": 3,
+    "slow": {"handler": "tests.support.datatypes.ProbeHandler", "queue": "default", "batch_size": 20, "time_limit": 3,
              "soft_time_limit": 1},
 }
 

@@ -39,7 +39,7 @@ import pytest
 import yaml
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 K8S = DOCKER / "k8s"
 COMPOSE_FILE = DOCKER / "compose.yml"

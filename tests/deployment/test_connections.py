@@ -32,12 +32,12 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 
-from jobs.models import JobStatus, Project, Transaction
+from jobs.models import JobStatus, Transaction
 from jobs.services import submit_job
 from tests.conftest import OUTPUT_DIR, ROOT, WorkerPool, assert_accounting, wait_for_job, worker_env
+from tests.support.factories import member_project, transaction_records
 
 
 def run_python(code: str, **env_overrides) -> subprocess.CompletedProcess:
@@ -195,17 +195,15 @@ class PoolWatch:
 
 def transactions(n: int) -> list[dict]:
     # sleep_ms keeps each batch running long enough for several samples of the pool.
-    return [{"id": f"P{i:06d}", "date": "2026-03-01", "amount": f"{i % 97 + 1}.25", "currency": "EUR",
-             "account": f"ACC{i % 7}", "counterparty": f"Vendor {i % 11}", "description": f"row {i}",
-             "sleep_ms": 2} for i in range(n)]
+    return transaction_records(
+        n, "P", digits=6, date="2026-03-01", amount=lambda i: f"{i % 97 + 1}.25", currency="EUR",
+        account=lambda i: f"ACC{i % 7}", counterparty=lambda i: f"Vendor {i % 11}", description=lambda i: f"row {i}",
+        sleep_ms=2)
 
 
 @pytest.fixture
 def project(db):
-    user = get_user_model().objects.create_user("pooler", password="pw")
-    project = Project.objects.create(id="pooling", name="Pooling", created_by=user)
-    project.members.add(user)
-    return project
+    return member_project("pooling", "Pooling", "pooler")
 
 
 POOL_ENV = {"ZENITH_DB_POOL": "true", "ZENITH_DB_POOL_MIN_SIZE": 1, "ZENITH_DB_POOL_MAX_SIZE": 2,

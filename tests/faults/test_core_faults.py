@@ -14,7 +14,7 @@ from django.db.models import Count
 from jobs.models import Batch, BatchAttempt, JobStatus, Transaction
 from jobs.services import submit_job
 from tests.conftest import assert_accounting, wait_for_job, wait_until
-from tests.test_core_pipeline import project, transactions  # noqa: F401
+from tests.engine.test_pipeline import project, transactions  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -95,7 +95,7 @@ def test_retry_stranded_without_an_rq_scheduler_is_resent_by_the_reconciler(proj
 def test_throttle_holds_across_four_worker_processes(project, start_workers, settings):  # noqa: F811
     rate, window = 6.0, 6.0
     types = {**settings.ZENITH_DATA_TYPES,
-             "limited": {"handler": "tests.datatypes.ProbeHandler", "queue": "default", "batch_size": 5,
+             "limited": {"handler": "tests.support.datatypes.ProbeHandler", "queue": "default", "batch_size": 5,
                          "rate_limit": f"{rate:g}/s"}}
     settings.ZENITH_DATA_TYPES = types
     settings.ZENITH_MAX_CONCURRENT_BATCHES = 8

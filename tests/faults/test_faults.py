@@ -25,11 +25,12 @@ from django.db.models import Count
 
 from jobs.engine import breaker
 from jobs.errors import AdmissionRefused
-from jobs.models import Batch, BatchAttempt, JobStatus, ProcessingJob, Project, Transaction
+from jobs.models import Batch, BatchAttempt, JobStatus, ProcessingJob, Transaction
 from jobs.services import requeue_dead_batches, submit_job
 from monitoring.models import Alert
 from tests.conftest import FAULT_REPORT, ROOT, assert_accounting, wait_for_job, wait_until, worker_env
-from tests.datatypes import FAULT_KEY
+from tests.support.datatypes import FAULT_KEY
+from tests.support.factories import member_project, transaction_records
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.postgres,
               pytest.mark.django_db(transaction=True)]
@@ -101,17 +102,12 @@ def fault_redis(redis_server, settings):
 
 @pytest.fixture
 def project(db):
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user("ops", password="pw")
-    project = Project.objects.create(id="faults", name="Fault injection", created_by=user)
-    project.members.add(user)
-    return project
+    return member_project("faults", "Fault injection", "ops")
 
 
 def records(n: int, start: int = 0, **extra) -> list[dict]:
-    return [{"id": f"F{i:07d}", "date": "2026-05-04", "amount": f"{i % 1000 + 1}.00", "currency": "EUR", **extra}
-            for i in range(start, start + n)]
+    return transaction_records(n, "F", start=start, digits=7, date="2026-05-04", amount=lambda i: f"{i % 1000 + 1}.00",
+                               currency="EUR", **extra)
 
 
 def report(scenario: str, job: ProcessingJob, faults: int, started: float) -> None:
@@ -384,7 +380,7 @@ def test_two_worker_hosts_in_network_namespaces_one_link_cut(fault_redis, redis_
     reason = _netns_available()
     if reason:
         pytest.skip(reason)
-    from tests.netns import Host, TcpProxy
+    from tests.support.netns import Host, TcpProxy
 
     pg_port = int(connection.settings_dict.get("PORT") or 5432)
     hosts = [Host("zenith-a", "10.231.1"), Host("zenith-b", "10.231.2")]

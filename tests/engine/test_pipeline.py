@@ -5,22 +5,21 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db.models import F
 
-from jobs.models import Batch, BatchAttempt, ItemFailure, JobStatus, Project, Transaction
+from jobs.models import Batch, BatchAttempt, ItemFailure, JobStatus, Transaction
 from jobs.services import submit_job
 from tests.conftest import assert_accounting, wait_for_job, wait_until
+from tests.support.factories import member_project, transaction_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def transactions(n: int, start: int = 0, **extra) -> list[dict]:
-    return [
-        {"id": f"T{i:07d}", "date": "2026-03-01", "amount": f"{(i % 997) + 0.5:.2f}", "currency": "EUR",
-         "account": f"ACC{i % 13}", "counterparty": f"Vendor {i % 101}", "description": f"payment {i}", **extra}
-        for i in range(start, start + n)
-    ]
+    return transaction_records(
+        n, "T", start=start, digits=7, date="2026-03-01", amount=lambda i: f"{(i % 997) + 0.5:.2f}", currency="EUR",
+        account=lambda i: f"ACC{i % 13}", counterparty=lambda i: f"Vendor {i % 101}",
+        description=lambda i: f"payment {i}", **extra)
 
 
 def batch_of(job, index: int) -> Batch:
@@ -29,10 +28,7 @@ def batch_of(job, index: int) -> Batch:
 
 @pytest.fixture
 def project(db):
-    user = get_user_model().objects.create_user("alice", password="pw")
-    project = Project.objects.create(id="audit", name="Audit 2026", created_by=user)
-    project.members.add(user)
-    return project
+    return member_project("audit", "Audit 2026", "alice")
 
 
 def test_happy_path_20k_items_two_workers(project, start_workers):

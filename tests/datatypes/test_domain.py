@@ -35,6 +35,7 @@ from jobs.models import (
 from jobs.selectors.results import find_similar
 from jobs.services import submit_job, submit_project_transactions
 from tests.conftest import OUTPUT_DIR, api_client, assert_accounting, drain, wait_for_job
+from tests.support.factories import member_project
 
 RECALL, PRECISION, MATCH_RATE = 0.95, 0.90, 0.98
 
@@ -66,12 +67,7 @@ def pairwise(predicted: dict, true: dict) -> dict:
 
 @pytest.fixture
 def project(db):
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user("auditor", password="pw")
-    project = Project.objects.create(id="forensics", name="Forensic audit", created_by=user)
-    project.members.add(user)
-    return project
+    return member_project("forensics", "Forensic audit", "auditor")
 
 
 def run(project, data_type: str, records: list[dict], **kwargs):

@@ -1,21 +1,245 @@
-"""Bulk writes for batch results: insert the new rows, skip the ones already there, and say
-which were new.
+"""Every SQL statement Zenith writes by hand, in one place (docs/design.md, "The SQL module").
 
-On PostgreSQL rows are COPYed into a temporary staging table and moved with one
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`; measured here at ~96k rows/s against
-66k for executemany and 33k for one multi-row VALUES (STACK-NOTES), and faster again than an
-`unnest` of arrays on the transaction table (measured: 25-31k vs 31-44k rows/s). Elsewhere (the embedded SQLite) the
-existing keys are read first and the rest bulk-created; SQLite runs one writer at a time, so
-that is race-free there.
+Exactly-once counting and the batch life cycle rest on these statements, so they are kept
+where they can be read together. The ORM does everything else. Conventions:
+- identifiers come from the models' metadata and are quoted by the connection (`_q`), values
+  are always parameters, statuses come from the model enums;
+- each statement is built once per process and database vendor (`functools.cache`): on the
+  batch path, compiling an ORM query cost more than running it (docs/performance.md);
+- each function's docstring names the guarantee its statement serves.
+
+Statements:
+- `load_batch`: the batch with its job and payload, in one round trip (a worker's first read);
+- `claim`: compare-and-set `queued`/`retrying` -> `running` with a new claim token;
+- `end_run`: compare-and-set on the claim token, so a run that lost its batch changes nothing;
+- `add_to_job_counters`: a job's counters move by deltas, in the transaction that explains them;
+- `pick_window`: count, pick and mark the next pending batches of a job in one statement;
+- `insert_new`: bulk insert of result rows, skipping keys already taken, saying which were new;
+- `copy_payloads`: a submission's batch payloads written in binary COPY.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import functools
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import Field, Model
 
+from jobs.models import Batch, BatchPayload, BatchStatus, ProcessingJob
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _now_sql() -> str:
+    if connection.vendor == "postgresql":
+        return "STATEMENT_TIMESTAMP()"
+    if connection.vendor == "sqlite":
+        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')"
+    return "CURRENT_TIMESTAMP"
+
+
+# --- a batch run: load, claim, end -------------------------------------------------------
+
+# Not read by a worker and possibly large: left deferred (Django loads a deferred field if
+# anything reads it).
+_DEFERRED_JOB_FIELDS = frozenset({"summary", "import_details"})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    model: type[Model]
+    attnames: list[str]
+    converters: list[tuple[list, Any]]
+    pk_index: int
+    start: int
+    stop: int
+
+    def build(self, row: tuple) -> Model | None:
+        values = list(row[self.start:self.stop])
+        if values[self.pk_index] is None:  # an outer join found nothing
+            return None
+        for index, (converters, expression) in enumerate(self.converters):
+            for convert in converters:
+                values[index] = convert(values[index], expression, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def _fields(model: type[Model], skip: frozenset[str] = frozenset()) -> list[Field]:
+    # In the model's order: Model.from_db takes the values of a partial load in that order.
+    return [f for f in model._meta.concrete_fields if f.name not in skip]
+
+
+@functools.cache
+def _load_statement(vendor: str) -> tuple[str, list[_Part]]:
+    tables = [(Batch, "b", frozenset()), (ProcessingJob, "j", _DEFERRED_JOB_FIELDS), (BatchPayload, "p", frozenset())]
+    columns, parts, start = [], [], 0
+    for model, alias, skip in tables:
+        fields = _fields(model, skip)
+        columns += [f"{alias}.{_q(f.column)}" for f in fields]
+        converters = []
+        for f in fields:
+            col = f.get_col(alias)
+            converters.append((connection.ops.get_db_converters(col) + f.get_db_converters(connection), col))
+        parts.append(_Part(model, [f.attname for f in fields], converters, fields.index(model._meta.pk), start,
+                           start + len(fields)))
+        start += len(fields)
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {_q(Batch._meta.db_table)} b "
+        f"JOIN {_q(ProcessingJob._meta.db_table)} j ON j.{_q('id')} = b.{_q('job_id')} "
+        f"LEFT JOIN {_q(BatchPayload._meta.db_table)} p ON p.{_q('batch_id')} = b.{_q('id')} "
+        f"WHERE b.{_q('id')} = %s"
+    )
+    return sql, parts
+
+
+def load_batch(batch_id: int) -> Batch | None:
+    """The batch with its job and payload loaded (as `select_related("job", "payload")`)."""
+    sql, (batch_part, job_part, payload_part) = _load_statement(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [batch_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    batch = batch_part.build(row)
+    batch.job = job_part.build(row)
+    payload = payload_part.build(row)
+    if payload is not None:
+        batch.payload = payload
+    return batch
+
+
+def _prep(field_name: str, value: Any) -> Any:
+    return Batch._meta.get_field(field_name).get_db_prep_save(value, connection)
+
+
+@functools.cache
+def _claim_statement(vendor: str) -> str:
+    now = _now_sql()
+    return (
+        f"UPDATE {_q(Batch._meta.db_table)} SET status = %s, claim_token = %s, attempts = %s, "
+        f"worker_name = %s, started_at = {now}, heartbeat_at = {now}, finished_at = NULL, next_attempt_at = NULL "
+        "WHERE id = %s AND status IN (%s, %s) AND rq_job_id = %s"
+    )
+
+
+def claim(batch: Batch, token: uuid.UUID, worker_name: str) -> bool:
+    """Compare-and-set `queued`/`retrying` -> `running` with a new claim token, if the batch
+    is still on the message that was loaded with it (`rq_job_id`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_statement(connection.vendor), [
+            BatchStatus.RUNNING.value, _prep("claim_token", token), batch.attempts + 1,
+            worker_name, batch.id, BatchStatus.QUEUED.value, BatchStatus.RETRYING.value, batch.rq_job_id,
+        ])
+        return cursor.rowcount == 1
+
+
+_END_FIELDS = ("status", "processed_count", "failed_count", "stats", "last_error", "rq_job_id", "rerun_scope",
+               "next_attempt_at")
+
+
+@functools.cache
+def _end_statement(vendor: str) -> str:
+    assignments = ", ".join(f"{Batch._meta.get_field(name).column} = %s" for name in _END_FIELDS)
+    return (
+        f"UPDATE {_q(Batch._meta.db_table)} SET {assignments}, finished_at = {_now_sql()}, claim_token = NULL "
+        "WHERE id = %s AND status = %s AND claim_token = %s"
+    )
+
+
+def end_run(batch_id: int, token: uuid.UUID, **values: Any) -> bool:
+    """Records the end of a run (every field of `_END_FIELDS`, by name) if `token` still holds
+    the claim: a compare-and-set, so a run that lost its batch to another worker changes nothing."""
+    if set(values) != set(_END_FIELDS):
+        raise TypeError(f"end_run needs exactly {_END_FIELDS}, got {sorted(values)}")
+    with connection.cursor() as cursor:
+        cursor.execute(_end_statement(connection.vendor), [
+            *(_prep(name, values[name]) for name in _END_FIELDS),
+            batch_id, BatchStatus.RUNNING.value, _prep("claim_token", token),
+        ])
+        return cursor.rowcount == 1
+
+# --- job counters ------------------------------------------------------------------------
+
+def add_to_job_counters(job_id: uuid.UUID, deltas: dict[str, int], *, clear_waiting_prefix: str | None = None
+                        ) -> tuple[int, int, int, int, bool] | None:
+    """Adds `deltas` (counter name -> amount) to the job's counters in one UPDATE, and, with
+    `clear_waiting_prefix`, empties an `error_message` that starts with it. Returns
+    (batches_completed, batches_failed, batches_cancelled, total_batches, completed) after
+    the update, or None when the job does not exist. Serves "every job counter equals the sum
+    over its batches": callers run it in the transaction that changes those batches
+    (jobs.services.accounting)."""
+    assignments, params = [], []
+    for name, value in deltas.items():
+        if value:
+            column = _q(ProcessingJob._meta.get_field(name).column)
+            assignments.append(f"{column} = {column} + %s")
+            params.append(int(value))
+    if clear_waiting_prefix is not None:
+        message = _q("error_message")
+        assignments.append(f"{message} = CASE WHEN {message} LIKE %s THEN '' ELSE {message} END")
+        params.append(clear_waiting_prefix + "%")
+    if not assignments:
+        assignments.append(f"{_q('total_batches')} = {_q('total_batches')}")
+    job_pk = ProcessingJob._meta.pk.get_db_prep_value(job_id, connection)
+    returned = ", ".join(_q(name) for name in ("batches_completed", "batches_failed", "batches_cancelled",
+                                                "total_batches", "completed_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_q(ProcessingJob._meta.db_table)} SET {', '.join(assignments)} WHERE {_q('id')} = %s "
+            f"RETURNING {returned}",
+            [*params, job_pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return row[0], row[1], row[2], row[3], row[4] is not None
+
+
+# --- a job's window ----------------------------------------------------------------------
+
+@functools.cache
+def _pick_window_statement(vendor: str) -> str:
+    table = _q(Batch._meta.db_table)
+    return f"""
+        WITH active AS (
+            SELECT count(*) AS n FROM {table} WHERE job_id = %(job)s AND status IN (%(queued)s, %(running)s)
+        ), picked AS (
+            SELECT id, number FROM {table} WHERE job_id = %(job)s AND status = %(pending)s ORDER BY number
+            LIMIT GREATEST(%(cap)s - (SELECT n FROM active), 0) FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {table} AS b SET status = %(queued)s, queued_at = statement_timestamp(),
+               not_before = %(not_before)s,
+               rq_job_id = CASE WHEN %(keep)s::text IS NOT NULL AND b.number = (SELECT min(number) FROM picked)
+                                THEN %(keep)s::text ELSE replace(gen_random_uuid()::text, '-', '') END
+        FROM picked WHERE b.id = picked.id AND b.status = %(pending)s
+        RETURNING b.id, b.number, b.rq_job_id
+    """
+
+
+def pick_window(job_id: uuid.UUID, cap: int, not_before: dt.datetime | None, keep_for: str | None
+                ) -> list[tuple[int, int, str]]:
+    """PostgreSQL only. Moves up to `cap` minus the job's queued and running batches from
+    pending to queued, lowest numbers first, each with a new RQ message id (the first one gets
+    `keep_for` when given, for a chain). Count, pick and mark in one statement, because this
+    runs inside every batch's commit; SKIP LOCKED keeps two commits from picking the same
+    batch. Returns (id, number, rq_job_id) of each picked batch."""
+    with connection.cursor() as cursor:
+        cursor.execute(_pick_window_statement(connection.vendor), {
+            "job": job_id, "cap": cap, "not_before": not_before, "keep": keep_for,
+            "pending": BatchStatus.PENDING.value, "queued": BatchStatus.QUEUED.value,
+            "running": BatchStatus.RUNNING.value,
+        })
+        return cursor.fetchall()
+
+
+# --- bulk result rows --------------------------------------------------------------------
 
 def insert_new(
     model: type[models.Model],
@@ -42,32 +266,34 @@ def _column(model: type[models.Model], name: str) -> str:
 
 
 def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) -> set[Any]:
-    table = model._meta.db_table
+    """Serves "stored once per key": COPY into a staging table, then one
+    `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING` says which rows were new."""
+    table = _q(model._meta.db_table)
     columns = [_column(model, name) for name in field_names]
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    conflict = ", ".join(f'"{_column(model, name)}"' for name in unique_fields)
-    marker = _column(model, marker_field)
-    stage = f"zenith_stage_{table}_{len(columns)}"
+    column_list = ", ".join(_q(c) for c in columns)
+    conflict = ", ".join(_q(_column(model, name)) for name in unique_fields)
+    marker = _q(_column(model, marker_field))
+    stage = _q(f"zenith_stage_{model._meta.db_table}_{len(columns)}")
     with connection.cursor() as cursor:
         # One staging table per session instead of one per batch (creating and dropping it
-        # cost ~2.5 ms of a ~20 ms batch commit, measured). IF NOT EXISTS keeps this correct
+        # cost a noticeable share of a batch commit). IF NOT EXISTS keeps this correct
         # behind pgbouncer's transaction pooling, where the next transaction may run on a
         # server connection that has not created it yet. It is emptied with TRUNCATE, not
         # DELETE: temporary tables are never vacuumed, so deleted rows piled up and every
-        # batch scanned all earlier ones (a session's 2,000th batch took 5x its first).
+        # batch scanned all earlier ones.
         cursor.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT PRESERVE ROWS AS '
-            f'SELECT {column_list} FROM "{table}" WITH NO DATA'
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT PRESERVE ROWS AS "
+            f"SELECT {column_list} FROM {table} WITH NO DATA"
         )
-        with cursor.cursor.copy(f'COPY "{stage}" ({column_list}) FROM STDIN') as copy:
+        with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         cursor.execute(
-            f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{stage}" ORDER BY "{marker}" '
-            f'ON CONFLICT ({conflict}) DO NOTHING RETURNING "{marker}"'
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ORDER BY {marker} "
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {marker}"
         )
         inserted = {row[0] for row in cursor.fetchall()}
-        cursor.execute(f'TRUNCATE "{stage}"')
+        cursor.execute(f"TRUNCATE {stage}")
     return inserted
 
 
@@ -99,3 +325,22 @@ def _insert_new_generic(model, field_names, rows, unique_fields, marker_field) -
 
 def _attname(model: type[models.Model], name: str) -> str:
     return model._meta.get_field(name).attname
+
+
+# --- submission payloads -----------------------------------------------------------------
+
+def copy_payloads(rows: Sequence[tuple[int, str, bytes]]) -> None:
+    """Writes (batch id, codec, data) payload rows. On PostgreSQL in binary COPY: an INSERT of
+    the same bytes spent a large share of a big submission escaping and parsing them
+    (docs/performance.md). Runs inside the submission's transaction, so a refused submission
+    leaves no payload behind."""
+    if connection.vendor != "postgresql":
+        BatchPayload.objects.bulk_create([BatchPayload(batch_id=pk, codec=codec, data=data)
+                                          for pk, codec, data in rows])
+        return
+    with connection.cursor() as cursor:
+        table = _q(BatchPayload._meta.db_table)
+        with cursor.cursor.copy(f"COPY {table} (batch_id, codec, data) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["bigint", "text", "bytea"])
+            for row in rows:
+                copy.write_row(row)

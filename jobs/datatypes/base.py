@@ -69,15 +69,25 @@ def sum_stats(batch_stats: Iterable[dict]) -> dict:
     """Adds numeric statistics across batches; nested dicts are summed key by key."""
     total: dict = {}
     for stats in batch_stats:
-        _add_into(total, stats or {})
+        _add_into(total, stats or {}, keep_other=False)
     return total
 
 
-def _add_into(total: dict, stats: dict) -> None:
+def merge_stats(old: dict, new: dict) -> dict:
+    """One batch's statistics after a re-run: numbers added, nested dicts merged key by key,
+    anything else (e.g. a sample of ids) taken from the newer run."""
+    merged = dict(old)
+    _add_into(merged, new, keep_other=True)
+    return merged
+
+
+def _add_into(total: dict, stats: dict, *, keep_other: bool) -> None:
     for key, value in stats.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)):
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if numeric and isinstance(total.get(key, 0), (int, float)):
             total[key] = total.get(key, 0) + value
-        elif isinstance(value, dict):
-            _add_into(total.setdefault(key, {}), value)
+        elif isinstance(value, dict) and isinstance(total.get(key, {}), dict):
+            total[key] = dict(total.get(key, {}))
+            _add_into(total[key], value, keep_other=keep_other)
+        elif keep_other:
+            total[key] = value

@@ -30,6 +30,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from rq import Queue
 
+from jobs import sql
 from jobs.datatypes.registry import DataTypeSpec, get_data_type
 from jobs.models import ACTIVE_BATCH_STATUSES, Batch, BatchStatus, ProcessingJob
 from zenith.infra.redis import get_redis
@@ -118,7 +119,8 @@ class Window:
     kept: int | None = None  # handed to the calling message instead of a message of its own
 
 
-def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None = None) -> Window:
+def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None = None,
+                spec: DataTypeSpec | None = None) -> Window:
     """Moves pending batches of `job` to queued until its window is full. Call inside a
     transaction; messages go out when it commits. With `keep_for` (the RQ id of the message
     running now), the first batch is kept for that message to run next (a chain) instead."""
@@ -129,7 +131,7 @@ def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None =
     picked = sorted(pick(job, cap, not_before, keep_for), key=lambda row: row[1])
     if not picked:
         return Window(0)
-    spec = get_data_type(job.data_type)
+    spec = spec or get_data_type(job.data_type)
     kept = None
     # Each at_front push goes onto the head of the queue, so the front batches go in reverse
     # to come out as 1, 2, 3; all in one Redis transaction once this one commits.
@@ -158,28 +160,7 @@ def _send_all_on_commit(messages: list[tuple[int, str, bool]], spec: DataTypeSpe
 
 
 def _pick_postgres(job: ProcessingJob, cap: int, not_before, keep_for: str | None) -> list[tuple[int, int, str]]:
-    """Count, pick and mark in one statement: this runs in every batch's commit. The first
-    picked batch gets `keep_for` as its message id when given."""
-    table = Batch._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH active AS (
-                SELECT count(*) AS n FROM "{table}" WHERE job_id = %(job)s AND status IN ('queued', 'running')
-            ), picked AS (
-                SELECT id, number FROM "{table}" WHERE job_id = %(job)s AND status = 'pending' ORDER BY number
-                LIMIT GREATEST(%(cap)s - (SELECT n FROM active), 0) FOR UPDATE SKIP LOCKED
-            )
-            UPDATE "{table}" AS b SET status = 'queued', queued_at = statement_timestamp(),
-                   not_before = %(not_before)s,
-                   rq_job_id = CASE WHEN %(keep)s::text IS NOT NULL AND b.number = (SELECT min(number) FROM picked)
-                                    THEN %(keep)s::text ELSE replace(gen_random_uuid()::text, '-', '') END
-            FROM picked WHERE b.id = picked.id AND b.status = 'pending'
-            RETURNING b.id, b.number, b.rq_job_id
-            """,
-            {"job": job.id, "cap": cap, "not_before": not_before, "keep": keep_for},
-        )
-        return cursor.fetchall()
+    return sql.pick_window(job.id, cap, not_before, keep_for)
 
 
 def _pick_generic(job: ProcessingJob, cap: int, not_before, keep_for: str | None) -> list[tuple[int, int, str]]:

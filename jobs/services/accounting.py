@@ -8,8 +8,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from django.db import connection
-
+from jobs import sql
 from jobs.models import ProcessingJob
 
 COUNTERS = ("items_processed", "items_failed", "items_skipped",
@@ -37,28 +36,7 @@ def apply_job_delta(job_id: uuid.UUID, *, clear_waiting: bool = False, **deltas:
     unknown = set(deltas) - set(COUNTERS)
     if unknown:
         raise ValueError(f"unknown counters {sorted(unknown)}")
-    table = ProcessingJob._meta.db_table
-    assignments, params = [], []
-    for name, value in deltas.items():
-        if value:
-            assignments.append(f'"{name}" = "{name}" + %s')
-            params.append(int(value))
-    if clear_waiting:
-        assignments.append(
-            "\"error_message\" = CASE WHEN \"error_message\" LIKE %s THEN '' ELSE \"error_message\" END"
-        )
-        params.append(WAITING_PREFIX + "%")
-    if not assignments:
-        assignments.append('"total_batches" = "total_batches"')
-    job_pk = ProcessingJob._meta.pk.get_db_prep_value(job_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE "{table}" SET {", ".join(assignments)} WHERE "id" = %s '
-            'RETURNING "batches_completed", "batches_failed", "batches_cancelled", "total_batches", '
-            '"completed_at"',
-            [*params, job_pk],
-        )
-        row = cursor.fetchone()
+    row = sql.add_to_job_counters(job_id, deltas, clear_waiting_prefix=WAITING_PREFIX if clear_waiting else None)
     if row is None:
         raise ProcessingJob.DoesNotExist(job_id)
-    return JobCounters(row[0], row[1], row[2], row[3], row[4] is not None)
+    return JobCounters(*row)

@@ -32,6 +32,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -40,7 +41,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
-from jobs.datatypes.base import BatchContext, RecordRejected
+from jobs import sql
+from jobs.datatypes.base import BatchContext, RecordRejected, merge_stats
 from jobs.datatypes.registry import DataTypeSpec, get_data_type
 from jobs.engine import breaker, dispatch, payloads, throttle
 from jobs.engine.worker import SHUTDOWN
@@ -55,7 +57,6 @@ from jobs.models import (
     ProcessingJob,
     RerunScope,
 )
-from jobs.services import batch_sql
 from jobs.services.accounting import WAITING_PREFIX, apply_job_delta
 from monitoring import alerts
 from zenith.infra import metrics
@@ -96,11 +97,36 @@ def retry_delay(attempt: int) -> float:
 
 
 @dataclasses.dataclass
+class BatchRun:
+    """What one run of a batch carries from its claim to its commit."""
+
+    batch: Batch
+    job: ProcessingJob
+    spec: DataTypeSpec
+    token: uuid.UUID  # the claim: every write of the run is a compare-and-set on it
+    worker_name: str
+    # The RQ id of the message running now, when it may run the job's next batch (a chain).
+    keep_for: str | None = None
+    chain_until: float = float("inf")
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """How a run that committed ended."""
+
+    status: str  # "succeeded" or "retrying" (BatchStatus values)
+    processed: int
+    failed: int
+    errors: int  # items whose processing raised (the system's fault)
+    next_batch: int | None  # a batch handed to this message to run next (a chain)
+
+
+@dataclasses.dataclass
 class ItemResults:
     rows: list[tuple[int, Any]]
     failures: list[ItemFailure]
     error_count: int
-    attempted: int
 
 
 class _Checkpoint:
@@ -156,7 +182,7 @@ def _run_one(batch_id: int, worker_name: str, message_id: str | None,
              chain_until: float) -> tuple[str, int | None]:
     """Runs one batch if PostgreSQL says it may. Returns (a word for RQ, the id of the next
     batch this message should run, if any)."""
-    batch = batch_sql.load_batch(batch_id)
+    batch = sql.load_batch(batch_id)
     if batch is None:
         return "missing", None
     with correlation(batch.job.correlation_id):
@@ -186,11 +212,11 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
         _release_probe(redis, spec, probe)
         return "claimed-elsewhere", None
     _restart_hard_limit(spec.time_limit)
-    started = time.monotonic()
     chaining = chain_until and time.monotonic() < chain_until and not SHUTDOWN.is_set()
-    keep_for = message_id if chaining else None
+    run = BatchRun(batch, job, spec, token, worker_name, keep_for=message_id if chaining else None,
+                   chain_until=chain_until)
     try:
-        outcome = _execute(batch, job, spec, token, worker_name, keep_for, chain_until)
+        outcome = _execute(run)
     except (KeyboardInterrupt, SystemExit):
         _release_interrupted(batch.id, token, worker_name)
         _release_probe(redis, spec, probe)
@@ -211,13 +237,13 @@ def _run_loaded(batch: Batch, job: ProcessingJob, worker_name: str, message_id: 
         record_failed_attempt(batch.id, token, outcome_kind, f"{type(exc).__name__}: {exc}",
                               traceback.format_exc(), worker_name)
         _record_breaker(redis, spec, ok=0, errors=batch.item_count, probe=probe)
-        metrics.batch_run(spec.name, outcome_kind, time.monotonic() - started,
+        metrics.batch_run(spec.name, outcome_kind, time.monotonic() - run.started,
                           attempted=batch.item_count, system_errors=batch.item_count)
         return "error", None
-    metrics.batch_run(spec.name, outcome["status"], time.monotonic() - started,
-                      attempted=outcome["processed"] + outcome["failed"], system_errors=outcome["errors"])
-    _record_breaker(redis, spec, ok=outcome["processed"], errors=outcome["errors"], probe=probe)
-    return outcome["status"], outcome["next"]
+    metrics.batch_run(spec.name, outcome.status, time.monotonic() - run.started,
+                      attempted=outcome.processed + outcome.failed, system_errors=outcome.errors)
+    _record_breaker(redis, spec, ok=outcome.processed, errors=outcome.errors, probe=probe)
+    return outcome.status, outcome.next_batch
 
 
 def _restart_hard_limit(seconds: int) -> None:
@@ -276,7 +302,7 @@ def _release_probe(redis, spec: DataTypeSpec, probe: bool) -> None:
 
 def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | None:
     token = uuid.uuid4()
-    if not batch_sql.claim(batch, token, worker_name):
+    if not sql.claim(batch, token, worker_name):
         return None
     batch.attempts += 1
     batch.started_at = timezone.now()  # the row holds the database's clock; this is for attempt records
@@ -288,9 +314,8 @@ def _claim(batch: Batch, job: ProcessingJob, worker_name: str) -> uuid.UUID | No
     return token
 
 
-def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, worker_name: str,
-             keep_for: str | None = None, chain_until: float = float("inf")) -> dict:
-    started = time.monotonic()
+def _execute(run: BatchRun) -> RunOutcome:
+    batch, job, spec = run.batch, run.job, run.spec
     payload = batch.payload
     items = payloads.decode_items(payload.codec, payload.data)
     scope = batch.rerun_scope
@@ -302,18 +327,18 @@ def _execute(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.U
             ItemFailure.objects.filter(batch_id=batch.id, kind__in=kinds).values_list("item_index", flat=True)
         )
         indexes = rerun_indexes
-    checkpoint = _Checkpoint(batch.id, token, job.id, spec.soft_time_limit)
+    checkpoint = _Checkpoint(batch.id, run.token, job.id, spec.soft_time_limit)
     ctx = BatchContext(job_id=job.id, project_id=job.project_id, batch_id=batch.id, batch_number=batch.number,
                        data_type=spec.name, options=job.options or {}, attempt=batch.attempts,
                        checkpoint=checkpoint)
-    results = _validate_items(spec, job, batch, items, indexes, ctx, checkpoint)
+    results = _validate_items(run, items, indexes, ctx, checkpoint)
     checkpoint()
-    return _commit(batch, job, spec, token, ctx, results, rerun_indexes, worker_name, started, keep_for,
-                   chain_until)
+    return _commit(run, ctx, results, rerun_indexes)
 
 
-def _validate_items(spec, job, batch, items, indexes, ctx, checkpoint) -> ItemResults:
-    handler = spec.handler
+def _validate_items(run: BatchRun, items: list[Any], indexes: Sequence[int], ctx: BatchContext,
+                    checkpoint: _Checkpoint) -> ItemResults:
+    batch, job, handler = run.batch, run.job, run.spec.handler
     rows: list[tuple[int, Any]] = []
     failures: list[ItemFailure] = []
     errors = 0
@@ -340,14 +365,14 @@ def _validate_items(spec, job, batch, items, indexes, ctx, checkpoint) -> ItemRe
                 kind=FailureKind.ERROR, error_code=type(exc).__name__[:64],
                 message=f"{type(exc).__name__}: {exc}"[:2000],
             ))
-    return ItemResults(rows=rows, failures=failures, error_count=errors, attempted=len(indexes))
+    return ItemResults(rows=rows, failures=failures, error_count=errors)
 
 
-def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UUID, ctx: BatchContext,
-            results: ItemResults, rerun_indexes: list[int] | None, worker_name: str, started: float,
-            keep_for: str | None = None, chain_until: float = float("inf")) -> dict:
+def _commit(run: BatchRun, ctx: BatchContext, results: ItemResults, rerun_indexes: list[int] | None) -> RunOutcome:
+    batch, job, spec, token = run.batch, run.job, run.spec, run.token
     handler = spec.handler
-    if keep_for is not None and (time.monotonic() >= chain_until or SHUTDOWN.is_set()):
+    keep_for = run.keep_for
+    if keep_for is not None and (time.monotonic() >= run.chain_until or SHUTDOWN.is_set()):
         # The chain's time ran out during this batch: hand the worker back to the queues now
         # (a higher band may be waiting) rather than after one more batch.
         keep_for = None
@@ -379,10 +404,10 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
             processed = current.processed_count + ok
             failed = current.failed_count - len(rerun_indexes) + len(results.failures)
             ItemFailure.objects.filter(batch_id=batch.id, item_index__in=rerun_indexes).delete()
-            new_stats = _merge_stats(current.stats or {}, new_stats)
+            new_stats = merge_stats(current.stats or {}, new_stats)
         # Compare-and-set on the claim: if the reconciler gave the batch to another worker,
         # nothing of this run is kept.
-        ended = batch_sql.end_run(
+        ended = sql.end_run(
             batch.id, token, status=status, processed_count=processed, failed_count=failed, stats=new_stats,
             last_error=last_error[:4000], rq_job_id=rq_job_id,
             rerun_scope=RerunScope.ERRORS if retry_items else RerunScope.ALL,
@@ -395,7 +420,7 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
         ItemFailure.objects.bulk_create(results.failures, batch_size=1000)
         if retry_items:
             BatchAttempt.objects.create(batch_id=batch.id, number=batch.attempts, outcome=AttemptOutcome.ITEM_ERRORS,
-                                        worker_name=worker_name, started_at=batch.started_at,
+                                        worker_name=run.worker_name, started_at=batch.started_at,
                                         error=last_error[:4000])
             dispatch.send_on_commit(batch.id, rq_job_id, spec, job.priority, delay=delay)
         counters = apply_job_delta(
@@ -404,30 +429,17 @@ def _commit(batch: Batch, job: ProcessingJob, spec: DataTypeSpec, token: uuid.UU
             items_failed=failed - before_failed,
             batches_completed=1 if status == BatchStatus.SUCCEEDED else 0,
         )
-        window = dispatch.fill_window(job, keep_for=keep_for)
+        window = dispatch.fill_window(job, keep_for=keep_for, spec=spec)
         if counters.all_batches_terminal and not counters.completed_at_set:
             dispatch.send_finalizer_on_commit(job)
-    duration = time.monotonic() - started
+    duration = time.monotonic() - run.started
     log_event("batch.succeeded" if status == BatchStatus.SUCCEEDED else "batch.retrying", job,
               level=logging.INFO if status == BatchStatus.SUCCEEDED else logging.WARNING,
               batch=batch.number, attempt=batch.attempts, duration_s=round(duration, 4), processed=ok,
               failed=len(results.failures), item_errors=results.error_count,
               retry_in_s=round(delay, 2) if retry_items else None)
-    return {"status": "retrying" if retry_items else "succeeded", "processed": ok,
-            "failed": len(results.failures), "errors": results.error_count, "next": window.kept}
-
-
-def _merge_stats(old: dict, new: dict) -> dict:
-    merged = dict(old)
-    for key, value in new.items():
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if numeric and isinstance(merged.get(key), (int, float)):
-            merged[key] = merged[key] + value
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge_stats(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return RunOutcome(status=status.value, processed=ok, failed=len(results.failures), errors=results.error_count,
+                      next_batch=window.kept)
 
 
 def record_failed_attempt(batch_id: int, token: uuid.UUID | None, outcome: str, error: str, tb: str,

@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
+from jobs import sql
 from jobs.datatypes.registry import DataTypeSpec, get_data_type
 from jobs.engine import breaker, dispatch, optimizer, payloads
 from jobs.errors import AdmissionRefused, NoItems, SubmissionError, TooManyItems
 from jobs.importing.blocks import CsvRun, batched
-from jobs.models import Batch, BatchPayload, ProcessingJob, Project
+from jobs.models import Batch, ProcessingJob, Project
 from jobs.selectors.core import backlog_totals
 from zenith.infra.events import log_event
 from zenith.infra.logging import get_correlation_id
@@ -245,20 +246,9 @@ def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kw
 
 def flush_batches(pending: list[tuple[Batch, str, bytes]]) -> None:
     """Creates the pending batches and their payloads (codec, data), one statement for each
-    table, and empties `pending`. On PostgreSQL the payloads are COPYed in binary: an INSERT
-    of the same bytes spent about a fifth of a 1M-row submission escaping and parsing them."""
+    table (jobs.sql.copy_payloads), and empties `pending`."""
     if not pending:
         return
     batches = Batch.objects.bulk_create([batch for batch, _, _ in pending])
-    rows = [(batch.pk, codec, data) for batch, (_, codec, data) in zip(batches, pending, strict=True)]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            table = BatchPayload._meta.db_table
-            with cursor.cursor.copy(f'COPY "{table}" (batch_id, codec, data) FROM STDIN (FORMAT BINARY)') as copy:
-                copy.set_types(["bigint", "text", "bytea"])
-                for row in rows:
-                    copy.write_row(row)
-    else:
-        BatchPayload.objects.bulk_create([BatchPayload(batch_id=pk, codec=codec, data=data)
-                                          for pk, codec, data in rows])
+    sql.copy_payloads([(batch.pk, codec, data) for batch, (_, codec, data) in zip(batches, pending, strict=True)])
     pending.clear()

@@ -170,7 +170,7 @@ def test_a_presumed_dead_worker_that_commits_late_changes_nothing(redis, api_use
 
     from jobs.models import Batch, Project, Transaction
     from jobs.services import reconcile, submit_job
-    from jobs.services.execution import LeaseLost, _claim, _execute, run_batch
+    from jobs.services.execution import BatchRun, LeaseLost, _claim, _execute, run_batch
 
     records = [{"id": f"L{i}", "date": "2024-01-02", "amount": "1", "currency": "EUR"} for i in range(10)]
     job = submit_job(project=Project.objects.get(id="alice-audit"), data_type="transaction", records=records)
@@ -181,7 +181,7 @@ def test_a_presumed_dead_worker_that_commits_late_changes_nothing(redis, api_use
     assert run_batch(batch.id, worker_name="second-worker") == "succeeded"
 
     with pytest.raises(LeaseLost, match="at commit"):  # the guard on the commit itself
-        _execute(batch, job, get_data_type("transaction"), slow_token, "slow-worker")
+        _execute(BatchRun(batch, job, get_data_type("transaction"), slow_token, "slow-worker"))
     job.refresh_from_db()
     assert (job.items_processed, job.items_failed) == (10, 0)
     assert Transaction.objects.filter(job=job).count() == 10
@@ -190,13 +190,14 @@ def test_a_presumed_dead_worker_that_commits_late_changes_nothing(redis, api_use
 
 @pytest.mark.django_db
 def test_hand_written_batch_statements_read_and_write_what_the_orm_does(redis, api_users):
-    """jobs.services.batch_sql builds its SQL from the models: the load must give the same
+    """jobs.sql builds its SQL from the models: the load must give the same
     values as the ORM (JSON, UUIDs, datetimes and all), and the claim and end of a run must
     be compare-and-sets."""
     import uuid
 
+    from jobs import sql
     from jobs.models import Batch, BatchStatus, ProcessingJob, Project
-    from jobs.services import batch_sql, submit_job
+    from jobs.services import submit_job
 
     records = [{"id": f"S{i}", "date": "2024-01-02", "amount": "1", "currency": "EUR"} for i in range(3)]
     job = submit_job(project=Project.objects.get(id="alice-audit"), data_type="transaction", records=records,
@@ -205,7 +206,7 @@ def test_hand_written_batch_statements_read_and_write_what_the_orm_does(redis, a
                                                                                     tzinfo=dt.UTC))
     Batch.objects.filter(job=job).update(stats={"stored": 3, "sample": ["x"]}, claim_token=uuid.uuid4())
     orm = Batch.objects.select_related("job", "payload").get(job=job)
-    loaded = batch_sql.load_batch(orm.id)
+    loaded = sql.load_batch(orm.id)
 
     def values(instance, skip=()):
         return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields if f.name not in skip}
@@ -214,20 +215,20 @@ def test_hand_written_batch_statements_read_and_write_what_the_orm_does(redis, a
     assert values(loaded.job, skip=("summary", "import_details")) == values(orm.job, skip=("summary", "import_details"))
     assert loaded.job.options == {"day_first": True, "nested": {"a": [1, 2]}}
     assert (loaded.payload.codec, bytes(loaded.payload.data)) == (orm.payload.codec, bytes(orm.payload.data))
-    assert batch_sql.load_batch(orm.id + 10_000) is None
+    assert sql.load_batch(orm.id + 10_000) is None
 
     Batch.objects.filter(id=orm.id).update(claim_token=None)
     token = uuid.uuid4()
-    assert batch_sql.claim(loaded, token, "w1")
-    assert not batch_sql.claim(loaded, uuid.uuid4(), "w2")  # no longer queued
+    assert sql.claim(loaded, token, "w1")
+    assert not sql.claim(loaded, uuid.uuid4(), "w2")  # no longer queued
     claimed = Batch.objects.get(id=orm.id)
     assert (claimed.status, claimed.claim_token, claimed.attempts, claimed.worker_name) == ("running", token, 1, "w1")
     assert claimed.started_at is not None and claimed.heartbeat_at == claimed.started_at
 
     end = dict(status=BatchStatus.SUCCEEDED, processed_count=3, failed_count=0, stats={"stored": 3},
                last_error="", rq_job_id=claimed.rq_job_id, rerun_scope="", next_attempt_at=None)
-    assert not batch_sql.end_run(orm.id, uuid.uuid4(), **end)  # someone else's token
-    assert batch_sql.end_run(orm.id, token, **end)
+    assert not sql.end_run(orm.id, uuid.uuid4(), **end)  # someone else's token
+    assert sql.end_run(orm.id, token, **end)
     ended = Batch.objects.get(id=orm.id)
     assert (ended.status, ended.processed_count, ended.stats) == ("succeeded", 3, {"stored": 3})
     assert ended.claim_token is None

@@ -1,6 +1,6 @@
 """Alerts: stored episodes, told once when they start and once when they resolve.
 
-The seed logs an alert on every five-minute health check for as long as a condition lasts.
+The original design logged an alert on every five-minute health check for as long as a condition lasts.
 Here an `Alert` row exists per episode (one active row per key, enforced by the database);
 raising an active alert again only updates it, so channels hear "started" and "resolved"
 once each, plus "escalated" (warning -> critical) or "deescalated" (critical -> warning) once

@@ -1,4 +1,4 @@
-"""The periodic health check (seed section 6 and the thresholds of 8.3).
+"""The periodic health check and its thresholds (docs/design.md, "Monitoring").
 
 Every 300 s it samples the host (CPU, available memory, I/O wait), the backlog per queue, the
 recent system-error rate and the workers' hosts, publishes the sample to Redis for the batch

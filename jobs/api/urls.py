@@ -7,7 +7,7 @@ from jobs.api.views import BatchJobViewSet, ProjectViewSet
 
 
 class Router(DefaultRouter):
-    """The seed's clients call `/batch-jobs/{id}` without a trailing slash: accept both."""
+    """The original design's clients call `/batch-jobs/{id}` without a trailing slash: accept both."""
 
     def __init__(self):
         super().__init__()

@@ -1,8 +1,9 @@
 """The data-type registry: one entry per kind of record, saying who handles it and how hard
 the cluster may push it.
 
-Built-ins follow the seed (queues per kind of work, default batch sizes transaction 500,
-entity 200, embedding 100, reconciliation 300, anything else 250); `analysis` takes 500 like
+Built-ins keep the original design's values (docs/design.md): queues per kind of work, and
+default batch sizes transaction 500, entity 200, embedding 100, reconciliation 300, anything
+else 250; `analysis` takes 500 like
 `transaction`, as its per-record rules cost about as much as ingestion. A deploying team adds or
 overrides entries through `settings.ZENITH_DATA_TYPES` (env `ZENITH_DATA_TYPES_JSON`); every
 field not given falls back to the defaults below.

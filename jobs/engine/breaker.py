@@ -1,4 +1,4 @@
-"""Circuit breaker per data type (seed 8.2: stop above 50 % errors, recover after a cooldown).
+"""Circuit breaker per data type (docs/design.md, "Load": stop above 50 % errors, recover after a cooldown).
 
 closed -> open when, over the last `ZENITH_BREAKER_WINDOW_SECONDS`, at least
 `ZENITH_BREAKER_MIN_VOLUME` items were attempted and more than `ZENITH_BREAKER_ERROR_RATE`

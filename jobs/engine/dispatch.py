@@ -2,7 +2,7 @@
 
 A job does not push all of its batches into Redis at submission. It keeps a *window*: at most
 `batch_config.concurrent_batches` batches queued or running; each batch that ends (or goes
-to wait for a retry) lets the next pending one in. This is how the seed's per-job concurrency
+to wait for a retry) lets the next pending one in. This is how the per-job concurrency
 is held across the whole cluster, and it keeps Redis small (a 1M-item job holds a handful of
 messages, not 2,000), makes cancellation cheap (pending batches were never sent) and makes a
 flushed Redis easy to recover from (the reconciler re-sends what PostgreSQL says is queued).

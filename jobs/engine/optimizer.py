@@ -1,9 +1,9 @@
-"""The batch optimizer (seed 2.1): batch size, per-job concurrency and pacing from load.
+"""The batch optimizer (docs/design.md, "Load"): batch size, per-job concurrency and pacing from load.
 
-Rules, as in the seed: CPU < 50 % -> 1.5x the data type's batch size, 4 concurrent batches,
+Rules, as in the original design: CPU < 50 % -> 1.5x the data type's batch size, 4 concurrent batches,
 100 ms between batches; CPU > 80 % -> 0.5x, 2 concurrent, 500 ms; otherwise 1x, 3, 200 ms.
 Less than 2 GB of free memory halves the size again and allows one batch fewer. Concurrency is
-capped by the number of batches. Unlike the seed it never samples CPU itself (two blocking
+capped by the number of batches. Unlike the original design it never samples CPU itself (two blocking
 seconds per submission): it reads the cached sample from zenith.infra.resources.
 """
 
@@ -53,6 +53,6 @@ def calculate_batch_config(
 
 
 def cap_concurrency(concurrent: int, total_items: int, size: int) -> int:
-    # The seed caps at total_items // size, which is 0 -> 1 for a single partial batch.
+    # The original design caps at total_items // size, which is 0 -> 1 for a single partial batch.
     batches = -(-total_items // size) if total_items else 1
     return max(1, min(concurrent, batches))

@@ -9,8 +9,8 @@ Three shapes:
 - `rows+zlib`: `{"k": keys, "r": rows}` for records that are rows of one table (a canonical
   CSV or spreadsheet): each row a list of values in `keys` order, or a record of another shape
   stored as its object. The keys are written once per batch instead of once per record, which
-  made a 1M-row upload's serialising and compressing about half as costly (measured in
-  docs/performance.md), and the submission never builds a dict per row.
+  made a large upload's serialising and compressing much cheaper (docs/performance.md), and
+  the submission never builds a dict per row.
 - `csv+zlib`: a canonical CSV file's lines as they were (jobs.importing.blocks, the fast path
   of a CSV upload): a line of JSON saying how to read them, then the lines. The worker parses
   them, so the upload does not parse and re-encode each row.

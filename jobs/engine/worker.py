@@ -1,13 +1,13 @@
 """The worker Zenith runs: RQ's SimpleWorker with database hygiene and memory protection.
 
 Why not RQ's default forking Worker: it forks a work horse per job, which re-imports the task
-module and opens a new PostgreSQL connection each time (measured here: 5.8k items/s at 1M
-items against 23k with SimpleWorker). A batch runs in the worker process itself instead, with
-a persistent database connection. What the fork bought is kept another way:
+module and opens a new PostgreSQL connection each time (several times slower than
+SimpleWorker at 1M items: docs/performance.md). A batch runs in the worker process itself
+instead, with a persistent database connection. What the fork bought is kept another way:
 - time limits: RQ's SIGALRM death penalty still raises JobTimeoutException inside the batch
   (the hard limit), and the batch engine checks the soft limit between items;
-- memory leaks: the worker retires after `--max-jobs` batches (seed: 50) or once its RSS
-  passes ZENITH_WORKER_MAX_RSS_MB, and `manage.py zenith_worker` forks a fresh one from a
+- memory leaks: the worker retires after `--max-jobs` batches (ZENITH_WORKER_MAX_JOBS) or
+  once its RSS passes ZENITH_WORKER_MAX_RSS_MB, and `manage.py zenith_worker` forks a fresh one from a
   parent that already imported everything (milliseconds, not a full Django start);
 - a crash or kill -9 loses nothing: the batch's heartbeat stops and the reconciler retries it.
 """

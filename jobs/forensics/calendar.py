@@ -49,8 +49,3 @@ def holiday_name(day: dt.date, calendar: str = "target2", extra: dict[dt.date, s
     if calendar == "target2":
         return target2_holidays(day.year).get(day)
     return None
-
-
-def is_business_day(day: dt.date, weekend_days: frozenset[int] = frozenset({5, 6}), calendar: str = "target2",
-                    extra: dict[dt.date, str] | None = None) -> bool:
-    return day.weekday() not in weekend_days and holiday_name(day, calendar, extra) is None

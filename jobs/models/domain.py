@@ -17,7 +17,7 @@ class Transaction(models.Model):
     """A normalised ledger or bank transaction. One row per (project, external id), so
     uploading the same file again changes nothing and reports duplicates instead."""
 
-    # Indexes cost every insert (measured on a 750-row batch: most of its commit), so only
+    # Indexes cost every insert (a large share of a batch commit: docs/performance.md), so only
     # the composite ones below are kept: (project, external_id) serves project lookups and
     # (job, item_index) serves job lookups. The job link is informational (retention unlinks
     # it before deleting a job), so it carries no foreign-key check either.

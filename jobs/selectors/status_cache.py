@@ -2,7 +2,7 @@
 
 Clients and job pages poll `GET /api/v1/batch-jobs/{id}` every second or two, and while a
 large job runs PostgreSQL is busy with the workers' inserts: a poll that needs a query waits
-behind them (measured during a 1M job: p99 300 ms, most of it waiting for PostgreSQL). So:
+behind them (most of a slow poll was that wait: docs/performance.md). So:
 
 - the job's serialized status is kept in Redis for ZENITH_STATUS_CACHE_SECONDS (default 1 s),
   shared by every web process, so a poll costs PostgreSQL one query per job per second

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from jobs.selectors.access import is_operator
 from monitoring.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def queue_depths() -> dict[str, int] | None:
 def workers(user=None) -> list[dict] | None:
     """Workers and the batch each runs. Workers are shared by all projects, so a batch of a
     project the user is not a member of is only counted as `busy_elsewhere`: its data type and
-    job stay hidden, as they are on every other page (staff, and `user=None`, see all)."""
+    job stay hidden, as they are on every other page (operators, and `user=None`, see all)."""
     from rq import Worker
 
     from jobs.models import Batch, BatchStatus
@@ -43,7 +44,7 @@ def workers(user=None) -> list[dict] | None:
 
     running = {b.worker_name: b for b in Batch.objects.filter(status=BatchStatus.RUNNING).select_related("job")}
     visible: set[str] | None = None
-    if user is not None and not user.is_staff:
+    if user is not None and not is_operator(user):
         from jobs.selectors.core import visible_projects
 
         visible = set(visible_projects(user).values_list("id", flat=True))
@@ -84,5 +85,3 @@ def recent_alerts(limit: int = 10) -> list[Alert]:
     return list(Alert.objects.order_by("-started_at")[:limit])
 
 
-def active_alerts() -> list[Alert]:
-    return list(Alert.objects.filter(resolved_at__isnull=True).order_by("-started_at"))

@@ -89,7 +89,7 @@ def default_worker_name() -> str:
 
 
 def retry_delay(attempt: int) -> float:
-    """Exponential backoff with jitter (seed 8.2): base * 2^(attempt-1), capped at
+    """Exponential backoff with jitter (docs/design.md, "Two kinds of failure"): base * 2^(attempt-1), capped at
     ZENITH_RETRY_BACKOFF_MAX, then a random point in its upper half so that batches failing
     together do not come back together."""
     ceiling = min(settings.ZENITH_RETRY_BACKOFF_MAX, settings.ZENITH_RETRY_BACKOFF_BASE * 2 ** max(0, attempt - 1))
@@ -167,7 +167,7 @@ def run_batch(batch_id: int, worker_name: str = "", message_id: str | None = Non
     that refills the job's window can hand the next pending batch to this same message
     instead of sending it a message of its own, for up to ZENITH_CHAIN_SECONDS (decided at
     each commit, so the worker is free again at most one batch after the deadline). That saves
-    RQ's bookkeeping per batch (measured at about a fifth of a 750-item batch's time) while
+    RQ's bookkeeping per batch (a large share of a batch's time: docs/performance.md) while
     other jobs still get the worker at least every few seconds. A warm shutdown ends the
     chain after the current batch."""
     worker_name = worker_name or default_worker_name()

@@ -1,8 +1,8 @@
 """The finalizer: runs once per job after every batch has ended, whatever way it ended.
 
-The seed uses a Celery chord; with RQ the equivalent (`depends_on` every batch with
-`allow_failure`) re-reads every sibling's status as each batch finishes (quadratic: 132 s of
-overhead for 2,000 batches, measured) and never fires when a dependency is stopped or
+The original design used a Celery chord (docs/design.md, "Finalizer trigger"); with RQ the
+equivalent (`depends_on` every batch with `allow_failure`) re-reads every sibling's status as
+each batch finishes (quadratic in batches) and never fires when a dependency is stopped or
 cancelled. Zenith's dependency lives in PostgreSQL instead: the transaction that ends a batch
 also bumps the job's batch counters, and the one that brings them to `total_batches`
 enqueues the finalizer. A cancelled job is finalized by whichever path ends its last running

@@ -1,4 +1,4 @@
-// Live progress for the job page: polls the job's progress.json every ~2 s (as the seed's
+// Live progress for the job page: polls the job's progress.json every ~2 s (as the original design's
 // useJobMonitor hook does) and stops once the job is finalized.
 (function () {
   "use strict";

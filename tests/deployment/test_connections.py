@@ -1,4 +1,4 @@
-"""Connection pooling (issue 9, seed 8.1) and `make run` (`manage.py zenith_up`) end to end.
+"""Connection pooling (issue 9) and `make run` (`manage.py zenith_up`) end to end.
 
 - The settings build DATABASES' psycopg pool and the Redis pool from the environment and
   refuse bad values at startup with a message naming the variable.

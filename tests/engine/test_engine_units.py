@@ -20,9 +20,9 @@ def resources(cpu: float, memory_gb: float = 8.0) -> SystemResources:
 
 
 @pytest.mark.parametrize("cpu,memory,expected", [
-    (10.0, 8.0, (750, 4, 100)),  # seed: < 50 % CPU -> x1.5, 4 concurrent, 100 ms
-    (65.0, 8.0, (500, 3, 200)),  # seed: otherwise x1, 3, 200 ms
-    (90.0, 8.0, (250, 2, 500)),  # seed: > 80 % -> x0.5, 2, 500 ms
+    (10.0, 8.0, (750, 4, 100)),  # < 50 % CPU -> x1.5, 4 concurrent, 100 ms
+    (65.0, 8.0, (500, 3, 200)),  # otherwise x1, 3, 200 ms
+    (90.0, 8.0, (250, 2, 500)),  # > 80 % -> x0.5, 2, 500 ms
     (10.0, 1.5, (375, 3, 100)),  # < 2 GB free: halve again, one fewer
     (90.0, 1.0, (125, 1, 500)),
 ])

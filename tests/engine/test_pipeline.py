@@ -106,7 +106,7 @@ def test_poison_batch_is_dead_lettered_and_the_rest_completes(project, start_wor
     assert job.status == JobStatus.FAILED
     dead = Batch.objects.get(job=job, status="dead")
     assert dead == batch_of(job, 250)
-    assert dead.attempts == 4  # the first run and 3 retries (seed: max_retries=3)
+    assert dead.attempts == 4  # the first run and 3 retries (ZENITH_MAX_RETRIES=3)
     assert BatchAttempt.objects.filter(batch=dead).count() == 4
     assert (job.items_processed, job.items_failed) == (500 - dead.item_count, dead.item_count)
     assert "dead-lettered" in job.error_message
@@ -165,7 +165,7 @@ def test_cancel_stops_a_running_batch_within_seconds(project, start_workers):
 
 @pytest.mark.heavy  # Redis/RQ behaviour: the same on both engines
 def test_optimizer_pause_between_batches_when_enabled(project, start_workers, settings):
-    settings.ZENITH_BATCH_DELAY_FACTOR = 2.0  # the seed's 100/200/500 ms, doubled to measure it clearly
+    settings.ZENITH_BATCH_DELAY_FACTOR = 2.0  # the original design's 100/200/500 ms, doubled to measure it clearly
     settings.ZENITH_MAX_CONCURRENT_BATCHES = 1
     start_workers(2)
     job = wait_for_job(submit_job(project=project, data_type="transaction", records=transactions(1000),
@@ -225,7 +225,7 @@ def test_per_job_window_caps_concurrent_batches(project, start_workers, settings
 def test_first_three_batches_of_a_new_job_go_to_the_front(project, redis, settings):
     """jobs.engine.dispatch: within a queue (priority band) the first FRONT_BATCHES (3) batches of a
     job are pushed to the front, in their own order, so a job submitted behind a big one shows
-    progress at once (the seed's higher priority for the first three); later batches queue at
+    progress at once (the original design's higher priority for the first three); later batches queue at
     the back. No workers run: the queue is read as Redis holds it."""
     from jobs.engine.dispatch import FRONT_BATCHES, get_queue, queue_name
 

@@ -213,7 +213,7 @@ def test_postgres_backend_of_workers_terminated_mid_batch(fault_redis, project, 
 
 # 4 -------------------------------------------------------------------------------------------
 
-# 30 % of items raising stays under the seed's 50 % threshold on first runs (it passes it only
+# 30 % of items raising stays under the breaker's 50 % threshold on first runs (it passes it only
 # once retries of the failed items pile up), so the scenario sets the threshold to 25 % to open
 # the breaker from the first batches; the 50 % rule itself is tested in test_units.
 BREAKER_ENV = {"ZENITH_BREAKER_ERROR_RATE": "0.25", "ZENITH_BREAKER_MIN_VOLUME": "50",

@@ -36,7 +36,6 @@ COUNTERS_KEY = "zenith:metrics:counters"
 HISTOGRAM_KEY = "zenith:metrics:batch_seconds"
 MINUTE_KEY = "zenith:metrics:minute:{minute}"
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-RUN_OUTCOMES = ("succeeded", "retrying", "error", "timeout")
 END_STATUSES = ("succeeded", "dead", "cancelled")
 
 

@@ -1,6 +1,6 @@
 """Resource sensing with psutil, cached in Redis so nobody blocks on a sample.
 
-The seed samples `cpu_percent(interval=1)` and `cpu_times_percent(interval=1)` on every
+The original design sampled `cpu_percent(interval=1)` and `cpu_times_percent(interval=1)` on every
 submission: two seconds of sleep per request. Here the health check and every worker publish
 a sample to Redis; readers take the freshest one and fall back to a non-blocking local sample
 (psutil measures since its previous call in this process).

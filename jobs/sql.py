@@ -15,7 +15,8 @@ Statements:
 - `add_to_job_counters`: a job's counters move by deltas, in the transaction that explains them;
 - `pick_window`: count, pick and mark the next pending batches of a job in one statement;
 - `insert_new`: bulk insert of result rows, skipping keys already taken, saying which were new;
-- `copy_payloads`: a submission's batch payloads written in binary COPY.
+- `copy_payloads`: a submission's batch payloads written in binary COPY;
+- `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
 from __future__ import annotations
@@ -344,3 +345,17 @@ def copy_payloads(rows: Sequence[tuple[int, str, bytes]]) -> None:
             copy.set_types(["bigint", "text", "bytea"])
             for row in rows:
                 copy.write_row(row)
+
+
+# --- planner statistics ------------------------------------------------------------------
+
+def analyze(models_: Sequence[type[models.Model]]) -> None:
+    """PostgreSQL only (a no-op elsewhere). A table filled by COPY has no statistics until
+    autovacuum's analyze catches up, which can take minutes after a large load; until then the
+    planner misjudges every query on it (a keyset page of stored transactions read the whole
+    project). Runs outside any transaction, after the job's rows are committed; ANALYZE
+    samples a bounded number of rows and blocks neither reads nor writes."""
+    if connection.vendor != "postgresql" or not models_:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(_q(model._meta.db_table) for model in models_))

@@ -84,6 +84,7 @@ class AnalysisRow:
 class AnalysisHandler(Handler):
     key_field = "id"
     results_kind = "findings"
+    bulk_loaded = (AnalysisRecord, Finding)
     _parser = TransactionHandler()
 
     #: `options.source = "project"` screens the project's stored transactions (jobs.datatypes.stored_source)

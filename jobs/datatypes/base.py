@@ -47,6 +47,9 @@ class Handler:
 
     #: the record field used as the item key in failure reports
     key_field = "id"
+    #: models whose tables a job of this type fills in bulk: the finalizer refreshes their
+    #: planner statistics (docs/design.md, "The SQL module")
+    bulk_loaded: tuple[type, ...] = ()
 
     def item_key(self, record: Any) -> str:
         if isinstance(record, dict):

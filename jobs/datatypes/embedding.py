@@ -100,6 +100,7 @@ def transaction_text(description: str, counterparty: str) -> str:
 class EmbeddingHandler(Handler):
     key_field = "id"
     results_kind = "embeddings"
+    bulk_loaded = (TextEmbedding, EmbeddingBand)
 
     #: `options.source = "project"` vectorises the project's stored transactions (jobs.datatypes.stored_source)
     accepts_project_source = True
@@ -186,7 +187,9 @@ def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
     pairs = _candidate_pairs(job_id)
     vectors = _vectors(job_id, {index for pair in pairs for index in pair})
     union = UnionFind()
-    for a, b in pairs:
+    for a, b in sorted(pairs):
+        if union.find(a) == union.find(b):
+            continue  # already grouped through other pairs: the cosine would change nothing
         va, vb = vectors.get(a), vectors.get(b)
         if va and vb and len(va[2]) == len(vb[2]) and cosine(va[2], vb[2]) >= threshold:
             union.union(a, b)

@@ -45,6 +45,7 @@ def threshold_for(options: dict | None) -> float:
 class EntityHandler(Handler):
     key_field = "id"
     results_kind = "entities"
+    bulk_loaded = (EntityName,)
 
     def item_key(self, record) -> str:
         if isinstance(record, dict):

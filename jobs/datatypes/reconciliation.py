@@ -63,6 +63,7 @@ class StatementLine:
 class ReconciliationHandler(Handler):
     key_field = "id"
     results_kind = "matches"
+    bulk_loaded = (StatementMatch,)
 
     def validate(self, record: dict, ctx: BatchContext) -> StatementLine:
         options = ctx.options

@@ -22,6 +22,7 @@ FIELDS = ["project", "external_id", "date", "amount", "currency", "account", "co
 class TransactionHandler(Handler):
     key_field = "id"
     results_kind = "transactions"
+    bulk_loaded = (Transaction,)
 
     def validate(self, record: dict, ctx: BatchContext) -> tuple:
         options = ctx.options

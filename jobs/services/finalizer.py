@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from jobs import sql
 from jobs.datatypes.registry import get_data_type
 from jobs.models import TERMINAL_BATCH_STATUSES, Batch, BatchStatus, JobStatus, ProcessingJob
 from jobs.services.accounting import WAITING_PREFIX
@@ -31,6 +32,10 @@ from zenith.infra import metrics
 from zenith.infra.events import log_event
 
 logger = logging.getLogger(__name__)
+
+# Jobs that stored at least this many rows refresh the planner statistics of the tables they
+# filled (jobs.sql.analyze); smaller ones leave it to autovacuum.
+ANALYZE_AFTER_ROWS = 10_000
 
 
 def finalize_if_ready(job_id: uuid.UUID) -> bool:
@@ -99,6 +104,11 @@ def finalize_job(job_id: uuid.UUID | str) -> bool:
             job.started_at = job.completed_at
         job.save()
     metrics.job_finished(job.data_type, job.status)
+    if job.items_processed >= ANALYZE_AFTER_ROWS:
+        try:
+            sql.analyze(handler.bulk_loaded)
+        except DatabaseError:
+            logger.warning("could not refresh planner statistics after job %s", job.id, exc_info=True)
     log_event("job.finalized", job, status=job.status, processed=job.items_processed, failed=job.items_failed,
               skipped=job.items_skipped, batches=job.total_batches,
               duration_s=round((job.completed_at - (job.started_at or job.created_at)).total_seconds(), 3))

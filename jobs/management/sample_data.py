@@ -674,6 +674,23 @@ def _edit_text(text: str, rng: random.Random) -> tuple[str, str]:
     return text, "exact"
 
 
+def _shape(text: str) -> str:
+    """A text without its digits: two texts of one shape describe the same thing."""
+    return "".join(ch for ch in text if not ch.isdigit())
+
+
+def _description(template: int, vendor: str, item: str, month: str, rng: random.Random) -> str:
+    return _TEMPLATES[template].format(item=item.capitalize() if template in (0, 4) else item, month=month,
+                                       year=2025, vendor=vendor, inv=rng.randrange(10000, 99999),
+                                       po=rng.randrange(1000, 9999))
+
+
+def _distinct_shapes(vendors: list[str]) -> int:
+    probe = random.Random(0)
+    return len({_shape(_description(template, vendor, item, month, probe)) for vendor in vendors
+                for item in _ITEMS for month in _MONTHS for template in range(len(_TEMPLATES))})
+
+
 def descriptions(count: int, seed: int = 1, duplicate_rate: float = 0.03) -> tuple[list[dict], dict]:
     """`count` description records, about `duplicate_rate` of them near-duplicates (a copy of
     an earlier text, exact or lightly edited: case, spacing, punctuation, a typo, a dropped
@@ -682,30 +699,38 @@ def descriptions(count: int, seed: int = 1, duplicate_rate: float = 0.03) -> tup
     rng = random.Random(seed)
     vendors = [f"{w} {rng.choice(_INDUSTRIES)}" for w in _NAME_WORDS]
     copies = max(5, round(count * duplicate_rate))
+    wanted = count - copies
+    if wanted > 20_000 and wanted > (distinct := _distinct_shapes(vendors)):
+        # Each background text needs a shape of its own; past that many the loop below would
+        # never end, so refuse at once and say what fits.
+        raise ValueError(f"at most {distinct:,} distinct description texts (plus about {duplicate_rate:.0%} "
+                         f"near-duplicates) can be generated; asked for {count:,} records")
     seen: set[str] = set()
     texts: list[str] = []
     while len(texts) < count - copies:
         vendor, item, month = rng.choice(vendors), rng.choice(_ITEMS), rng.choice(_MONTHS)
         template = rng.randrange(len(_TEMPLATES))
-        text = _TEMPLATES[template].format(item=item.capitalize() if template in (0, 4) else item, month=month,
-                                           year=2025, vendor=vendor, inv=rng.randrange(10000, 99999),
-                                           po=rng.randrange(1000, 9999))
+        text = _description(template, vendor, item, month, rng)
         # Two texts that differ only in their numbers describe the same thing twice: that is a
         # near-duplicate, so the background has none unless planted.
-        shape = "".join(ch for ch in text if not ch.isdigit())
+        shape = _shape(text)
         if shape in seen:
             continue
         seen.add(shape)
         texts.append(text)
-    records = [{"id": f"D{seed:03d}-{n + 1:06d}", "text": text} for n, text in enumerate(texts)]
+    background = [{"id": f"D{seed:03d}-{n + 1:06d}", "text": text} for n, text in enumerate(texts)]
+    # Each copy goes somewhere after its original: a sort key between the original's position
+    # and the end (linear, where inserting into the list one copy at a time was quadratic).
+    keyed: list[tuple[float, int, dict]] = [(float(n), 0, record) for n, record in enumerate(background)]
     pairs = []
     for _ in range(copies):
-        original = rng.choice(records[:len(texts)])
+        index = rng.randrange(len(background))
+        original = background[index]
         text, edit = _edit_text(original["text"], rng)
-        position = rng.randrange(records.index(original) + 1, len(records) + 1)
         copy = {"id": f"D{seed:03d}-C{len(pairs) + 1:05d}", "text": text}
-        records.insert(position, copy)
+        keyed.append((rng.uniform(index + 0.5, len(background)), len(pairs) + 1, copy))
         pairs.append([original["id"], copy["id"], edit])
+    records = [record for _, _, record in sorted(keyed, key=lambda entry: entry[:2])]
     return records, {"type": "embedding", "seed": seed, "pairs": pairs}
 
 

@@ -49,7 +49,10 @@ class Command(BaseCommand):
         default = Path(settings.VAR_DIR) / "samples" / f"{data_type}-{opts['items']}-{opts['seed']}.csv"
         out = Path(opts["out"] or default)
         out.parent.mkdir(parents=True, exist_ok=True)
-        result = sample.sample(data_type, opts["items"], opts["seed"])
+        try:
+            result = sample.sample(data_type, opts["items"], opts["seed"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         written = {}
         for role, records in result.files.items():
             path = out if role == result.main else _sibling(out, role)

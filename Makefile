@@ -54,5 +54,16 @@ test-faults: install
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# Outside yardsticks (bench/yardsticks.py, bench/README.md): the lean no-queue loop in 1 and 2
+# processes and the original design on Celery, on one file. Celery is pinned in
+# bench/requirements.txt, never in the app's requirements.
+.PHONY: bench-yardsticks
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench-yardsticks: install $(VENV)/.bench-installed
+	$(PY) bench/yardsticks.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var

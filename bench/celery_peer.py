@@ -1,6 +1,7 @@
 """The peer yardstick: the original design's Celery version, ported for the bench.
 
-What it measures: the design Zenith started from (docs/design.md), run as that design runs it, on the same file and table shape as bench/lean.py:
+What it measures: the design Zenith started from (docs/design.md), run as that design runs
+it, on the same file and table shape as bench/lean.py:
 a submitter (FastAPI-free: the request body becomes a list of dicts in memory) splits the
 records into batches and sends the items INSIDE the messages, as a `chord` of batch tasks
 with a finalizer callback; `task_acks_late=True`, `worker_prefetch_multiplier=1`,

@@ -5,6 +5,11 @@ a few GB of Python objects). Here the top-level object is scanned key by key; th
 array is checked element by element (each must be an object; at most the job limit) and
 spooled to a temporary file as JSON lines, so memory holds one record at a time. The
 submission then reads the spool like an uploaded JSON-lines file.
+
+The body is read within the readers' budget (jobs.importing.limits): one value at most
+ZENITH_MAX_LINE_BYTES long, nested at most ZENITH_MAX_JSON_DEPTH deep, a record's keys within
+ZENITH_MAX_COLUMNS, the whole within ZENITH_MAX_PARSE_SECONDS; over one is a LimitExceeded
+naming it. `BoundedJSONParser` holds the other endpoints' JSON bodies to the same depth.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from typing import IO, Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import JSONParser
 
-from jobs.errors import BodyTooLarge, InputError, TooManyItems
+from jobs.errors import BodyTooLarge, InputError, LimitExceeded, TooManyItems
+from jobs.importing.limits import Budget, check_depth
 from jobs.importing.readers import JsonScanner, _json_kind
 
 STREAMED = object()
@@ -34,7 +41,8 @@ def read_submission(stream: IO[bytes], length: int) -> StreamedSubmission:
     if length > settings.ZENITH_MAX_UPLOAD_BYTES:
         raise BodyTooLarge(settings.ZENITH_MAX_UPLOAD_BYTES)
     limit = settings.ZENITH_MAX_ITEMS_PER_JOB
-    scanner = JsonScanner(stream)
+    budget = Budget()
+    scanner = JsonScanner(stream, budget)
     fields: dict[str, Any] = {}
     spool, count = None, 0
     try:
@@ -58,6 +66,8 @@ def read_submission(stream: IO[bytes], length: int) -> StreamedSubmission:
                         count += 1
                         if count > limit:
                             raise TooManyItems(limit)
+                        if len(item) > budget.limits.columns:  # (its depth: scanner.array)
+                            budget.check_columns(len(item), scanner.line, what="an item has", unit="keys")
                         # Literal line breaks can only be white space between tokens in JSON.
                         spool.write(source.replace("\n", " ").replace("\r", " ").encode("utf-8") + b"\n")
                     fields["items"] = STREAMED
@@ -69,6 +79,10 @@ def read_submission(stream: IO[bytes], length: int) -> StreamedSubmission:
                 scanner.take("}", "',' or '}' in the object")
                 break
         scanner.end()
+    except LimitExceeded:
+        if spool is not None:
+            spool.close()
+        raise
     except InputError as exc:
         if spool is not None:
             spool.close()
@@ -80,3 +94,17 @@ def read_submission(stream: IO[bytes], length: int) -> StreamedSubmission:
     if spool is not None:
         spool.seek(0)
     return StreamedSubmission(fields, spool, count)
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser within the nesting budget: its json.load recurses, and a body nested
+    a hundred thousand deep was a RecursionError, a 500 (REST_FRAMEWORK's default parser)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        budget = Budget()
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise budget.too_deep() from None
+        check_depth(data, budget)
+        return data

@@ -47,13 +47,28 @@ _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2019": "'"})
 THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
 
 
+# A text starting with one of these is a formula to a spreadsheet (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def as_written(text: str, collapse: bool = False) -> str:
+    """`text` trimmed (with `collapse`, its runs of white space made one space), the padding
+    of fixed-width exports, except the white space before a leading =, +, - or @: that is what
+    keeps a spreadsheet from reading "\t=1+2" as a formula, and what was imported is stored as
+    it was written (docs/design.md, "Errors")."""
+    tidy = " ".join(text.split()) if collapse else text.strip()
+    if tidy[:1] in FORMULA_STARTS and text[:1] != tidy[:1]:
+        return text[:len(text) - len(text.lstrip())] + tidy
+    return tidy
+
+
 def require_text(record: dict, field: str, max_length: int) -> str:
     value = record.get(field)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordRejected(f"missing_{field}", f"{field} is required", field)
     if isinstance(value, (dict, list)):
         raise RecordRejected(f"invalid_{field}", f"{field} must be text, not {type(value).__name__}", field)
-    text = str(value).strip()
+    text = as_written(str(value))
     if len(text) > max_length:
         raise RecordRejected(f"invalid_{field}", f"{field} is longer than {max_length} characters", field)
     return text
@@ -65,7 +80,7 @@ def optional_text(record: dict, field: str, max_length: int) -> str:
         return ""
     if isinstance(value, (dict, list)):
         raise RecordRejected(f"invalid_{field}", f"{field} must be text, not {type(value).__name__}", field)
-    text = " ".join(str(value).split())
+    text = as_written(str(value), collapse=True)
     return text[:max_length]
 
 

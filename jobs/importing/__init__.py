@@ -7,7 +7,8 @@ Where each part lives:
 - `values`: whole-column decisions for dates and numbers;
 - `rows`: rows into records, one row at a time, the same on the upload and on a worker;
 - `blocks`: the fast path for canonical CSV files, stored as their own lines;
-- `opening`: `open_import` and `preview`, what every way in (API, pages, commands) calls.
+- `opening`: `open_import` and `preview`, what every way in (API, pages, commands) calls;
+- `limits`: the budget every reader works within (sizes, lines, columns, nesting, time).
 """
 
 from jobs.errors import InputError

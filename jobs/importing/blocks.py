@@ -21,7 +21,7 @@ line 800,000 refuses the whole submission.
 
 from __future__ import annotations
 
-import csv
+import bisect
 import dataclasses
 import functools
 import io
@@ -34,9 +34,13 @@ from typing import IO, Any
 
 from jobs.engine import payloads
 from jobs.importing import sources
+from jobs.importing.limits import Budget, LineGuard
 from jobs.importing.rows import RowForm
 
 READ_BYTES = 1 << 20
+# A run holds at most this many bytes of lines, whatever the batch size: a batch of long lines
+# is cut shorter rather than held whole (a batch's count comes from its run).
+RUN_BYTES = 16 << 20
 FAST_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")  # ASCII-compatible: a "\n" byte is a line end
 
 
@@ -51,7 +55,7 @@ class CsvRun:
 
 
 def chunker(reopen: Callable[[], IO[bytes]], form: RowForm, *, encoding: str, delimiter: str,
-            header_row: int) -> Callable[[int], Iterator[list | CsvRun]] | None:
+            header_row: int, budget: Budget | None = None) -> Callable[[int], Iterator[list | CsvRun]] | None:
     """`chunks(size)` for a canonical CSV table, or None when its form cannot be applied line by
     line (ids derived from the whole file; a currency column filled only where blank) or its
     encoding is not ASCII-compatible."""
@@ -60,35 +64,38 @@ def chunker(reopen: Callable[[], IO[bytes]], form: RowForm, *, encoding: str, de
         return None
     meta = json.dumps({"d": delimiter, **form.as_dict()}, separators=(",", ":")).encode()
     return functools.partial(chunks, reopen, form, meta=meta, encoding=encoding, delimiter=delimiter,
-                             header_row=header_row)
+                             header_row=header_row, budget=budget or Budget())
 
 
 def chunks(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, meta: bytes, encoding: str,
-           delimiter: str, header_row: int) -> Iterator[list | CsvRun]:
+           delimiter: str, header_row: int, budget: Budget) -> Iterator[list | CsvRun]:
     """The table's records in chunks of `size`: CsvRuns while the lines pass the checks, then
-    lists of canonical rows from the full parse."""
+    lists of canonical rows from the full parse. No line longer than the budget's is read
+    (LineGuard: the encodings here are ASCII-compatible), so neither is a field."""
     width = len(form.header)
-    stream = reopen()
+    stream = io.BufferedReader(LineGuard(reopen(), budget), READ_BYTES)
     offset = 0
     for _ in range(header_row):
         line = stream.readline()
         if b'"' in line or b"\r" in line.rstrip(b"\r\n") or not line.endswith(b"\n"):
             yield from _parsed(reopen, form, size, offset=0, lines_before=0, skip=header_row,
-                               encoding=encoding, delimiter=delimiter)
+                               encoding=encoding, delimiter=delimiter, budget=budget)
             return
         offset += len(line)
     lines_before = header_row
     check = _checker(delimiter.encode("ascii"), width, encoding)
     pending: list[bytes] = []
+    held = 0  # bytes of the pending lines (with their line breaks)
     tail = b""
     eof = False
     while True:
-        while len(pending) < size and not eof:
+        while len(pending) < size and held < RUN_BYTES and not eof:
             data = stream.read(READ_BYTES)
             if not data:
                 eof = True
                 if tail:
                     pending.append(tail)
+                    held += len(tail) + 1
                 break
             data = tail + data
             cut = data.rfind(b"\n")
@@ -96,15 +103,20 @@ def chunks(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, meta: b
                 tail = data
                 continue
             pending.extend(data[:cut].split(b"\n"))
+            held += cut + 1
             tail = data[cut + 1:]
         if not pending:
             return
         lines = pending[:size]
-        del pending[:size]
+        if held > RUN_BYTES:
+            ends = list(itertools.accumulate(len(line) + 1 for line in lines))
+            lines = lines[:max(1, bisect.bisect_right(ends, RUN_BYTES))]
+        del pending[:len(lines)]
+        held -= sum(map(len, lines)) + len(lines)
         checked = check(lines)
         if checked is None:
             yield from _parsed(reopen, form, size, offset=offset, lines_before=lines_before, skip=0,
-                               encoding=encoding, delimiter=delimiter)
+                               encoding=encoding, delimiter=delimiter, budget=budget)
             return
         offset += sum(map(len, lines)) + len(lines)
         lines_before += len(lines)
@@ -127,7 +139,7 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
         if any(n != fields_less_one for n in map(bytes.count, lines, itertools.repeat(delimiter))):
             return None
         run = b"\n".join(lines)
-        if b'"' in run or b"\x00" in run or len(run) >= csv.field_size_limit():
+        if b'"' in run or b"\x00" in run:
             return None
         # A "\r" ends a line only before "\n" (or at the end): lines keep it, the csv module
         # reads "a,b\r" as "a,b". Anywhere else the full parse would end a record there.
@@ -152,13 +164,14 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
 
 
 def _parsed(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, offset: int, lines_before: int,
-            skip: int, encoding: str, delimiter: str) -> Iterator[list]:
+            skip: int, encoding: str, delimiter: str, budget: Budget) -> Iterator[list]:
     """The rest of the table from byte `offset` by the full parse, in chunks of `size`."""
     stream = reopen()
     stream.seek(offset)
     if offset and encoding == "utf-8-sig":
         encoding = "utf-8"  # the byte-order mark is behind us
-    text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
+    text = sources.text_lines(stream, encoding, budget, line_offset=lines_before)
+    sources.set_field_limit(budget)
     rows = sources.table_rows(text, delimiter, len(form.header), skip=skip, is_header=True, encoding=encoding,
                               line_offset=lines_before)
     yield from batched(form.rows(rows), size)

@@ -65,9 +65,13 @@ class Mapping:
             return cls()
         if not isinstance(raw, dict):
             raise InputError("the mapping must be a JSON object")
-        columns = dict(raw.get("columns") or {})
-        if not isinstance(columns, dict):
+        if not isinstance(raw.get("columns") or {}, dict):
             raise InputError("mapping.columns must be an object of field -> column")
+        # Text rules must be text: anything else was a TypeError deep in a reader, a 500.
+        for name in ("date_format", "default_currency", "encoding", "sheet"):
+            if raw.get(name) not in (None, "") and not isinstance(raw[name], str):
+                raise InputError(f"mapping.{name} must be a string")
+        columns = dict(raw.get("columns") or {})
         for key, value in raw.items():
             if key in FIELDS:
                 columns[key] = value

@@ -27,13 +27,13 @@ gets a derived id, with the same algorithm as every other mode.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import io
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from jobs.errors import InputError
 from jobs.importing import blocks, sources
+from jobs.importing.limits import Budget, Inflated
 from jobs.importing.mapping import CANONICAL, FINANCIAL, Mapping, resolve
 from jobs.importing.readers import format_from_name, open_records
 from jobs.importing.rows import (
@@ -96,15 +96,19 @@ def detect_format(raw: IO[bytes], name: str, fmt: str | None) -> str:
 
 
 class _Borrowed(io.RawIOBase):
-    """A view of the caller's file that our readers may close without closing it."""
+    """A view of the caller's file that our readers may close without closing it. Every read
+    checks the request's deadline (ZENITH_MAX_PARSE_SECONDS), so no reader can go on past it
+    for longer than it takes to use one buffer's worth of the file."""
 
-    def __init__(self, raw: IO[bytes]):
+    def __init__(self, raw: IO[bytes], budget: Budget):
         self.raw = raw
+        self.budget = budget
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        self.budget.check_time()
         data = self.raw.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
@@ -119,16 +123,17 @@ class _Borrowed(io.RawIOBase):
         return self.raw.tell()
 
 
-def _reopenable(raw: IO[bytes], name: str) -> Callable[[], io.BufferedReader]:
-    """A function giving a fresh binary stream of the (un-gzipped) content each call."""
+def _reopenable(raw: IO[bytes], name: str, budget: Budget) -> Callable[[], io.BufferedReader]:
+    """A function giving a fresh binary stream of the (un-gzipped) content each call, read
+    within `budget` (time; decompressed size and ratio)."""
     raw.seek(0)
     gzipped = raw.read(2) == b"\x1f\x8b"
 
     def reopen() -> io.BufferedReader:
         raw.seek(0)
-        stream = io.BufferedReader(_Borrowed(raw), 1 << 16)
+        stream = io.BufferedReader(_Borrowed(raw, budget), 1 << 16)
         if gzipped:
-            return io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)  # type: ignore[arg-type]
+            return io.BufferedReader(Inflated(stream, budget), 1 << 16)
         return stream
 
     return reopen
@@ -142,18 +147,22 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
     `options` are the job's: its day_first / date_format / decimal_separator pin the reading
     of a tabular file's date and amount columns where the mapping does not. When the records
     come out with ISO dates and plain decimals (canonical and mapped modes) those keys are
-    removed from `options`, so the handler does not read the normalised values with them again."""
+    removed from `options`, so the handler does not read the normalised values with them again.
+
+    All of it, records included, is read within one `Budget` (jobs.importing.limits) that
+    starts here: over a limit is a LimitExceeded naming it."""
     spec = mapping if isinstance(mapping, Mapping) else Mapping.parse(mapping)
     if not hasattr(raw, "seek") or not raw.seekable():
         raise InputError("the upload must be a seekable file")
-    reopen = _reopenable(raw, name)
+    budget = Budget()
+    reopen = _reopenable(raw, name, budget)
     kind = detect_format(reopen(), name, fmt)
     if kind == "ofx":
-        records = sources.ofx_records(reopen(), _max_bytes())
+        records = sources.ofx_records(reopen(), budget)
         return Import("ofx", _apply_json_mapping(records, spec, derive="blank"),
                       {"format": "ofx", "mode": "statement"})
     if kind in ("json", "jsonl") or (kind == "sniff" and _looks_like_json(reopen())):
-        real, records = open_records(reopen(), name=name, fmt=None if kind == "sniff" else kind)
+        real, records = open_records(reopen(), name=name, fmt=None if kind == "sniff" else kind, budget=budget)
         detected = {"format": real, "mode": "mapped" if not spec.is_empty else "canonical"}
         return Import(real, _apply_json_mapping(records, spec, derive="absent"), detected)
     if kind == "sniff":
@@ -165,9 +174,9 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         stream = reopen()
         if kind == "xlsx":
             return sources.xlsx_table(stream, sheet=spec.sheet, header_row=spec.header_row,
-                                      has_header=spec.has_header)
+                                      has_header=spec.has_header, budget=budget)
         return sources.delimited_table(stream, encoding=spec.encoding, delimiter=spec.delimiter,
-                                       header_row=spec.header_row, has_header=spec.has_header)
+                                       header_row=spec.header_row, has_header=spec.has_header, budget=budget)
 
     first = table()
     try:
@@ -190,11 +199,11 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         spec = _with_hints(spec, options, detected)
     if canonical and financial:
         detected["mode"] = "canonical"
-        rows, decisions = decide_canonical(first, table, positions, spec)
+        rows, decisions = decide_canonical(first, table, positions, spec, max_rows=_max_rows())
         detected.update(**decisions["detected"])
         form = row_form(first.header, positions, decisions)
         chunks = (blocks.chunker(reopen, form, encoding=first.encoding, delimiter=first.delimiter,
-                                 header_row=first.header_row) if kind == "csv" else None)
+                                 header_row=first.header_row, budget=budget) if kind == "csv" else None)
         return Import(kind, form.rows(rows), detected, keys=form.keys, chunks=chunks)
     if canonical or not financial:
         detected["mode"] = "canonical" if canonical else "pass-through"
@@ -205,7 +214,7 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
             detected["mapping"] = {field: detected["mapping"][field] for field in positions}
         return Import(kind, pass_through(first, positions), detected)
     columns = column_deciders(first, positions)
-    observe(columns, first.rows, positions, dates=not spec.date_format)
+    observe(columns, first.rows, positions, dates=not spec.date_format, max_rows=_max_rows())
     decisions = decide(columns, positions, spec)
     detected.update(mode="mapped", **decisions["detected"])
     return Import(kind, mapped(table(), positions, spec, decisions), detected)
@@ -232,10 +241,12 @@ def _with_hints(spec: Mapping, options: dict | None, detected: dict) -> Mapping:
     return dataclasses.replace(spec, **usable) if usable else spec
 
 
-def _max_bytes() -> int:
+def _max_rows() -> int:
+    """Rows a whole-column pass may read before the file is refused as too many items (it
+    would be at submission, after the same pass)."""
     from django.conf import settings
 
-    return int(getattr(settings, "ZENITH_MAX_UPLOAD_BYTES", 1 << 30))
+    return settings.ZENITH_MAX_ITEMS_PER_JOB
 
 
 def _looks_like_json(stream) -> bool:
@@ -248,7 +259,7 @@ def _reject_binary(stream, name: str) -> None:
     from jobs.importing.readers import reject_binary
 
     head = stream.peek(65536)[:65536]
-    reject_binary(head, name, allow_nul=sources.detect_encoding(head).startswith("utf-16"))
+    reject_binary(head, name, encoding=sources.detect_encoding(head))
 
 
 def map_records(records: Iterator[dict], mapping: Any) -> Iterator[dict]:
@@ -290,10 +301,16 @@ def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: str | No
         yield out
 
 
+PREVIEW_CHARS = 1 << 20
+
+
 def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None, mapping: Any = None,
             limit: int = 20, options: dict | None = None) -> dict:
     """The first `limit` records as Zenith will read them, each validated by the data type's
-    handler, with what was detected. Uses the same code as the import itself."""
+    handler, with what was detected. Uses the same code as the import itself.
+
+    Fewer when the records shown would pass PREVIEW_CHARS of text: a preview is echoed back
+    whole, and its rows may each be as long as a line may be."""
     from jobs.datatypes.base import BatchContext, RecordRejected
     from jobs.datatypes.registry import get_data_type
 
@@ -303,9 +320,11 @@ def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None
     ctx = BatchContext(job_id=None, project_id="", batch_id=0, batch_number=0, data_type=data_type,
                        options=options or {}, attempt=1)
     rows = []
+    shown = 0
     for index, record in enumerate(imported.dicts()):
-        if index >= limit:
+        if index >= limit or (rows and shown > PREVIEW_CHARS):
             break
+        shown += sum(len(value) if isinstance(value, str) else 8 for value in record.values())
         try:
             handler.validate(record, ctx)
             rows.append({"index": index, "record": record, "valid": True})

@@ -7,22 +7,26 @@ upload is never held in memory as a whole. A structural problem (bad JSON, bytes
 UTF-8, a file that is not what its name says) raises `InputError` with the line number; the
 submission is then rejected as a whole. Bad *values* inside well-formed records are not input
 errors: they fail their record later.
+
+Each reader works within a `Budget` (jobs.importing.limits): gzip is inflated within the
+decompression limits, a line of JSON lines and one JSON value within the line limit, a
+record's keys within the column limit, and nesting within the depth limit (the C parser
+recurses: a RecursionError is caught and refused as too deep).
 """
 
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
 import json
 from collections.abc import Iterator
 from typing import IO, Any
 
 from jobs.errors import InputError
+from jobs.importing.limits import Budget, Inflated, LineGuard, check_depth
 
 FORMATS = ("csv", "json", "jsonl")
 _CHUNK = 1 << 16
-_MAX_RECORD_CHARS = 4 << 20  # a record this long without closing is malformed
 
 
 def format_from_name(name: str) -> str | None:
@@ -36,10 +40,12 @@ def format_from_name(name: str) -> str | None:
     return None
 
 
-def open_records(raw: IO[bytes], name: str = "", fmt: str | None = None) -> tuple[str, Iterator[dict]]:
+def open_records(raw: IO[bytes], name: str = "", fmt: str | None = None,
+                 budget: Budget | None = None) -> tuple[str, Iterator[dict]]:
     """Returns (format, iterator of records). The format comes from `fmt`, else the file
-    name, else the first bytes."""
-    stream = _maybe_gunzip(raw)
+    name, else the first bytes. Read within `budget` (a new one when not given)."""
+    budget = budget or Budget()
+    stream = _maybe_gunzip(raw, budget)
     head = stream.peek(_CHUNK)[:_CHUNK] if hasattr(stream, "peek") else b""
     reject_binary(head, name)
     fmt = fmt or format_from_name(name) or _sniff(head)
@@ -48,13 +54,13 @@ def open_records(raw: IO[bytes], name: str = "", fmt: str | None = None) -> tupl
     if fmt == "csv":
         raise InputError("CSV and spreadsheets are read by jobs.importing (open_import), not here")
     reader = {"json": _json_array_records, "jsonl": _jsonl_records}[fmt]
-    return fmt, reader(stream)
+    return fmt, reader(stream, budget)
 
 
-def _maybe_gunzip(raw: IO[bytes]) -> io.BufferedReader:
+def _maybe_gunzip(raw: IO[bytes], budget: Budget) -> io.BufferedReader:
     stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw, _CHUNK)  # type: ignore[arg-type]
     if stream.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=stream), _CHUNK)  # type: ignore[arg-type]
+        return io.BufferedReader(Inflated(stream, budget), _CHUNK)
     return stream  # type: ignore[return-value]
 
 
@@ -62,14 +68,20 @@ _MAGIC = {b"PK\x03\x04": "a ZIP archive (an Excel .xlsx file?)", b"%PDF": "a PDF
           b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"\xd0\xcf\x11\xe0": "a legacy Office file"}
 
 
-def reject_binary(head: bytes, name: str, allow_nul: bool = False) -> None:
-    """Refuses a file whose first bytes say it is not text (or is text in UTF-16 only when
-    `allow_nul`)."""
+def reject_binary(head: bytes, name: str, encoding: str | None = None) -> None:
+    """Refuses a file whose first bytes say it is not text. In UTF-16 (`encoding`, or a
+    byte-order mark) zero bytes are text: a NUL character once decoded is not."""
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             raise InputError(f"the file {name or ''} is {what}, not CSV, JSON or JSON lines".replace("  ", " "))
-    if b"\x00" in head and not allow_nul and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InputError("the file contains NUL bytes: it is binary, not CSV, JSON or JSON lines")
+    if b"\x00" not in head:
+        return
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    if encoding and encoding.startswith("utf-16"):
+        if "\x00" not in head[:len(head) // 2 * 2].decode(encoding, errors="replace"):
+            return
+    raise InputError("the file contains NUL bytes: it is binary, not CSV, JSON or JSON lines")
 
 
 def _sniff(head: bytes) -> str:
@@ -88,9 +100,12 @@ def _decode_line(raw: bytes, line: int) -> str:
         raise InputError(f"bytes that are not UTF-8 at column {exc.start + 1}", line) from None
 
 
-def _jsonl_records(stream: IO[bytes]) -> Iterator[dict]:
+def _jsonl_records(stream: IO[bytes], budget: Budget) -> Iterator[dict]:
     decode = json.JSONDecoder().decode
-    for number, raw in enumerate(stream, start=1):
+    # Lines are measured as the bytes pass (UTF-8: a 0x0A byte is a line break), so no line
+    # longer than the limit is ever assembled.
+    lines = io.BufferedReader(LineGuard(stream, budget), _CHUNK)
+    for number, raw in enumerate(lines, start=1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
         text = _decode_line(raw, number).strip()
@@ -100,9 +115,19 @@ def _jsonl_records(stream: IO[bytes]) -> Iterator[dict]:
             record = decode(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", number) from None
+        except RecursionError:
+            raise budget.too_deep(number) from None
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {_json_kind(record)}", number)
+        check_record(record, text, budget, number)
         yield record
+
+
+def check_record(record: dict, source: str | None, budget: Budget, line: int | None) -> None:
+    """A record's keys within the column limit, its nesting within the depth limit."""
+    if len(record) > budget.limits.columns:
+        budget.check_columns(len(record), line, what="a record has", unit="keys")
+    check_depth(record, budget, source, line)
 
 
 def _json_kind(value: Any) -> str:
@@ -112,10 +137,16 @@ def _json_kind(value: Any) -> str:
 
 class JsonScanner:
     """Reads one JSON text from a binary stream a value at a time, with `raw_decode` over a
-    refilled buffer, so arrays of any length are never held whole. Errors carry the line."""
+    refilled buffer, so arrays of any length are never held whole. Errors carry the line.
 
-    def __init__(self, stream: IO[bytes]):
+    Within `budget`: one value at most the line limit long (ZENITH_MAX_LINE_BYTES) and
+    nested at most the depth limit (ZENITH_MAX_JSON_DEPTH); the deadline is checked at each
+    refill."""
+
+    def __init__(self, stream: IO[bytes], budget: Budget | None = None):
         self.stream = stream
+        self.budget = budget or Budget()
+        self.longest = self.budget.limits.line_bytes
         self.decoder = json.JSONDecoder()
         self.utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self.buf, self.pos, self.base_line, self.eof = "", 0, 1, False
@@ -124,10 +155,11 @@ class JsonScanner:
     def line(self) -> int:
         return self.base_line + self.buf.count("\n", 0, self.pos)
 
-    def _refill(self) -> bool:
+    def _refill(self, size: int = _CHUNK) -> bool:
         if self.eof:
             return False
-        chunk = self.stream.read(_CHUNK)
+        self.budget.check_time()
+        chunk = self.stream.read(size)
         try:
             text = self.utf8.decode(chunk, final=not chunk)
         except UnicodeDecodeError:
@@ -166,9 +198,21 @@ class JsonScanner:
                 # Counted before the refill: a refill at the end of the data still moves the
                 # buffer (and base_line) under exc.pos, which would then name a later line.
                 line = self.base_line + self.buf.count("\n", 0, exc.pos)
-                if len(self.buf) - self.pos < _MAX_RECORD_CHARS and self._refill():
+                pending = len(self.buf) - self.pos
+                if pending > self.longest:
+                    raise self.budget.line_too_long(self.line, what="a JSON value") from None
+                # Read as much again as is pending, so a long value is parsed a few times, not
+                # once per chunk.
+                if self._refill(max(_CHUNK, pending)):
                     continue
                 raise InputError(f"invalid JSON ({exc.msg})", line) from None
+            except RecursionError:
+                raise self.budget.too_deep(self.line) from None
+        if end - self.pos > self.longest:
+            raise self.budget.line_too_long(self.line, what="a JSON value")
+        limit = self.budget.limits.json_depth
+        if self.buf.count("{", self.pos, end) + self.buf.count("[", self.pos, end) > limit:
+            check_depth(value, self.budget, line=self.line)
         source = self.buf[self.pos:end] if raw else None
         self.pos = end
         if self.pos > _CHUNK:
@@ -195,12 +239,15 @@ class JsonScanner:
             raise InputError("unexpected data after the end of the JSON value", self.line)
 
 
-def _json_array_records(stream: IO[bytes]) -> Iterator[dict]:
-    scanner = JsonScanner(stream)
+def _json_array_records(stream: IO[bytes], budget: Budget) -> Iterator[dict]:
+    scanner = JsonScanner(stream, budget)
     if scanner.peek() != "[":
         raise InputError("expected a JSON array of records starting with '['", scanner.line)
     for record in scanner.array():
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {_json_kind(record)}", scanner.line)
+        if len(record) > budget.limits.columns:
+            budget.check_columns(len(record), scanner.line, what="a record has", unit="keys")
         yield record
     scanner.end()
+

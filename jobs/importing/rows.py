@@ -10,12 +10,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jobs.errors import InputError
+from jobs.datatypes.fields import as_written
+from jobs.errors import InputError, TooManyItems
 from jobs.importing import sources
 from jobs.importing.mapping import Mapping
 from jobs.importing.values import AmbiguousColumn, DateColumn, NumberColumn, to_decimal, to_iso_date
 
 DECIDE_ROWS = 1000  # canonical files: rows read to decide date and amount columns before the first record
+DECIDE_CHARS = 16 << 20  # ... or fewer, when they hold more text than this (long lines)
 
 
 def column_deciders(table: sources.Table, positions: dict[str, int]) -> dict[str, DateColumn | NumberColumn]:
@@ -29,14 +31,17 @@ def column_deciders(table: sources.Table, positions: dict[str, int]) -> dict[str
 
 
 def observe(columns: dict[str, DateColumn | NumberColumn], rows: Iterable[list[str]], positions: dict[str, int],
-             dates: bool = True) -> None:
-    """The first pass: each date and amount column read as a whole."""
+             dates: bool = True, max_rows: int | None = None) -> None:
+    """The first pass: each date and amount column read as a whole. More than `max_rows` rows
+    is TooManyItems at once (a preview would otherwise read a file of any length here)."""
     watched = [(positions[field], column) for field, column in columns.items()
                if dates or isinstance(column, NumberColumn)]
-    for row in rows:
+    for count, row in enumerate(rows, 1):
         for position, column in watched:
             if position < len(row):
                 column.observe(row[position])
+        if max_rows is not None and count > max_rows:
+            raise TooManyItems(max_rows)
 
 
 def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, int], spec: Mapping) -> dict:
@@ -63,19 +68,26 @@ def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, i
 
 
 def decide_canonical(first: sources.Table, table: Callable[[], sources.Table], positions: dict[str, int],
-                      hints: Mapping) -> tuple[Iterator[list[str]], dict]:
+                      hints: Mapping, max_rows: int | None = None) -> tuple[Iterator[list[str]], dict]:
     """A canonical file's date and amount columns decided from its first DECIDE_ROWS rows, so
     the file is read once; only when those rows cannot decide is the whole column read (and
     the file read again for its records) before refusing."""
     columns = column_deciders(first, positions)
-    head = list(itertools.islice(first.rows, DECIDE_ROWS))
+    head, held, ended = [], 0, True
+    for row in first.rows:
+        head.append(row)
+        held += sum(map(len, row))
+        if len(head) >= DECIDE_ROWS or held > DECIDE_CHARS:
+            ended = False
+            break
     observe(columns, head, positions, dates=not hints.date_format)
     try:
         return itertools.chain(head, first.rows), decide(columns, positions, hints)
     except InputError:
-        if len(head) < DECIDE_ROWS:
+        if ended:
             raise
-    observe(columns, first.rows, positions, dates=not hints.date_format)
+    observe(columns, first.rows, positions, dates=not hints.date_format,
+            max_rows=None if max_rows is None else max_rows - len(head))
     return table().rows, decide(columns, positions, hints)
 
 
@@ -208,7 +220,8 @@ def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decis
         position = positions.get(field)
         if position is None or position >= len(row):
             return spec.constants.get(field, "")
-        return row[position].strip()
+        # Trimmed (padded exports), but not of white space that changes what a text is.
+        return as_written(row[position])
 
     for row in table.rows:
         record: dict[str, Any] = {}

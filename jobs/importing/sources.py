@@ -1,8 +1,11 @@
 """Rows out of the files people have: delimited text in any common encoding (with preamble
 lines above the table), Excel workbooks, and OFX/QFX statements.
 
-Everything streams: text is decoded incrementally, workbooks are read with openpyxl's
-read-only mode, and only the first lines are held to sniff the delimiter and header row.
+Everything streams: text is decoded incrementally, a workbook's sheet is read row by row from
+its XML as it inflates (openpyxl opens the workbook and decodes the values), and only the
+first lines are held to sniff the delimiter and header row. Each reader works within the
+request's budget (jobs.importing.limits): line and field length, columns actually used, and
+the wall time; an OFX statement, parsed whole, is bounded by its size.
 """
 
 from __future__ import annotations
@@ -18,10 +21,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from jobs.errors import InputError
+from jobs.errors import InputError, LimitExceeded
 from jobs.importing import headers
-
-csv.field_size_limit(1 << 24)  # long memo fields are data, not an attack
+from jobs.importing.limits import Budget, LineGuard, guarded_lines, line_breaks_are_bytes
 
 SAMPLE_BYTES = 1 << 20
 SNIFF_LINES = 60
@@ -37,12 +39,14 @@ def detect_encoding(head: bytes) -> str:
         return "utf-16"
     sample = head[:4096]
     if len(sample) >= 4:
-        even_zero = sum(1 for i in range(0, len(sample), 2) if sample[i] == 0)
-        odd_zero = sum(1 for i in range(1, len(sample), 2) if sample[i] == 0)
+        even_zero = sample[0::2].count(0)
+        odd_zero = sample[1::2].count(0)
         half = len(sample) // 2
-        if odd_zero > half * 0.6:
+        # UTF-16 text has its zero bytes on one side only: bytes that are mostly zero on both
+        # (a file of NULs) are binary, and are refused as such, not decoded as UTF-16.
+        if odd_zero > half * 0.6 and even_zero < half * 0.1:
             return "utf-16-le"
-        if even_zero > half * 0.6:
+        if even_zero > half * 0.6 and odd_zero < half * 0.1:
             return "utf-16-be"
     try:
         codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=False)
@@ -160,18 +164,30 @@ def dedupe(header: list[str]) -> list[str]:
     return out
 
 
+def text_lines(raw: IO[bytes], encoding: str, budget: Budget, line_offset: int = 0) -> Iterator[str]:
+    """The lines of a binary stream decoded, none longer than the budget allows: measured on
+    the bytes where a line break is one byte (no cost per line), else one bounded readline at a
+    time. `line_offset`: lines before the stream's start, for the error's line number."""
+    if line_breaks_are_bytes(encoding):
+        return iter(_text_stream(io.BufferedReader(LineGuard(raw, budget, line_offset), 1 << 16), encoding))
+    return guarded_lines(_text_stream(raw, encoding), budget, line_offset)
+
+
 def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: str | None = None,
-                    header_row: int | None = None, has_header: bool = True) -> Table:
+                    header_row: int | None = None, has_header: bool = True, budget: Budget | None = None) -> Table:
+    budget = budget or Budget()
     head = raw.peek(SAMPLE_BYTES)[:SAMPLE_BYTES] if hasattr(raw, "peek") else b""
     encoding = encoding or detect_encoding(head)
-    text = _text_stream(raw, encoding)
+    text = text_lines(raw, encoding, budget)
     sample: list[str] = []
+    held = 0
     try:
-        for _ in range(SNIFF_LINES):
-            line = text.readline()
-            if not line:
-                break
+        # At most SNIFF_LINES lines, and about SAMPLE_BYTES of them once there are a few.
+        for line in text:
             sample.append(line)
+            held += len(line)
+            if len(sample) >= SNIFF_LINES or (held > SAMPLE_BYTES and len(sample) >= 3):
+                break
     except UnicodeDecodeError:
         raise InputError(f"the file is not valid {encoding}; give the encoding in the mapping",
                          len(sample) + 1) from None
@@ -179,8 +195,12 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
         sample[0] = sample[0][1:]
     if not any(line.strip() for line in sample):
         return Table(None, iter(()), 1, encoding, delimiter or ",")  # empty: "No items provided"
-    delimiter = sniff_delimiter(sample[min(len(sample) - 1, 3):] if len(sample) > 8 else sample, delimiter)
-    sample_rows = list(csv.reader(sample, delimiter=delimiter))
+    set_field_limit(budget)
+    try:
+        delimiter = sniff_delimiter(sample[min(len(sample) - 1, 3):] if len(sample) > 8 else sample, delimiter)
+        sample_rows = list(csv.reader(sample, delimiter=delimiter))
+    except csv.Error as exc:
+        raise _csv_error(exc, 1) from None
     start, is_header = find_header(sample_rows, header_row, has_header)
     if start >= len(sample_rows):
         raise InputError(f"the header row {start + 1} is past the end of the file")
@@ -188,6 +208,7 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
     if header is not None and not any(header):
         raise InputError("the header row is empty", start + 1)
     width = len(sample_rows[start])
+    budget.check_columns(width, start + 1)
 
     rows = table_rows(itertools.chain(sample, text), delimiter, width, skip=start + (1 if is_header else 0),
                       is_header=is_header, encoding=encoding)
@@ -226,7 +247,20 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
         raise InputError(f"bytes that are not {encoding}; give the encoding in the mapping",
                          line_offset + reader.line_num + 1) from None
     except csv.Error as exc:
-        raise InputError(f"malformed CSV ({exc})", end + 1) from None
+        raise _csv_error(exc, end + 1) from None
+
+
+def set_field_limit(budget: Budget) -> None:
+    """The csv module's longest field, the line limit: a quoted field spanning lines is held
+    whole like a line (the setting is the process's, and every reader sets the same)."""
+    csv.field_size_limit(budget.limits.line_bytes)
+
+
+def _csv_error(exc: csv.Error, line: int) -> InputError:
+    if "field larger than field limit" in str(exc):
+        limit = csv.field_size_limit()
+        return LimitExceeded(f"a field is longer than {limit:,} characters", "ZENITH_MAX_LINE_BYTES", limit, line)
+    return InputError(f"malformed CSV ({exc})", line)
 
 
 def _is_footer(row: list[str]) -> bool:
@@ -235,40 +269,280 @@ def _is_footer(row: list[str]) -> bool:
     return any(word in words for word in ("total", "summe", "saldo", "kontostand", "balance", "solde"))
 
 
+# Excel's last row: a sheet numbering its rows beyond it was not written for Excel.
+XLSX_MAX_ROW = 1_048_576
+XLSX_MAX_NESTING = 32  # of the sheet's XML elements; a worksheet needs about six
+_WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+
+
 def xlsx_table(raw: IO[bytes], *, sheet: str | None = None, header_row: int | None = None,
-               has_header: bool = True) -> Table:
+               has_header: bool = True, budget: Budget | None = None) -> Table:
+    """The rows of a workbook's sheet (the first, or `sheet`).
+
+    The archive is checked first by its members' declared sizes: sheets are streamed (the
+    decompression budget), every other part is read whole by openpyxl (shared strings, styles)
+    and must fit ZENITH_MAX_XLSX_PART_BYTES. The sheet is then read row by row by `_sheet_rows`,
+    never through the sheet's declared dimension."""
+    import zipfile
+
     import openpyxl
 
+    budget = budget or Budget()
     try:
+        with zipfile.ZipFile(raw) as archive:
+            members = archive.infolist()
+            budget.check_archive(members, sum(member.compress_size for member in members))
+            _check_whole_parts(archive, members, budget)
+        raw.seek(0)
         workbook = openpyxl.load_workbook(raw, read_only=True, data_only=True)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"the Excel workbook could not be opened ({type(exc).__name__})") from None
     if sheet and sheet not in workbook.sheetnames:
         raise InputError(f"no sheet named {sheet!r}; the workbook has {', '.join(workbook.sheetnames)}")
     worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
-    cells = worksheet.iter_rows(values_only=True)
-    sample = []
-    for _ in range(SNIFF_LINES):
-        try:
-            sample.append([_cell_text(value) for value in next(cells)])
-        except StopIteration:
+    cells = _sheet_rows(workbook, worksheet, budget)
+    # The first SNIFF_LINES rows by their row numbers (empty ones as []), as find_header and
+    # a mapping's header_row count them.
+    sample: list[list[str]] = []
+    following: list[list[str]] = []
+    for number, row in cells:
+        if number > SNIFF_LINES:
+            following.append(row)
             break
-    sample = [_trim(row) for row in sample]
+        sample.extend([] for _ in range(number - 1 - len(sample)))
+        sample.append(row)
     start, is_header = find_header(sample, header_row, has_header, ragged=True)
     header = dedupe([cell.strip() for cell in sample[start]]) if is_header and start < len(sample) else None
 
     def rows() -> Iterator[list[str]]:
         width = len(header) if header else None
-        for row in sample[start + (1 if is_header else 0):]:
+        for row in itertools.chain(sample[start + (1 if is_header else 0):], following):
             if any(cell.strip() for cell in row):
                 yield _fit(row, width)
-        for values in cells:
-            row = _trim([_cell_text(value) for value in values])
+        for _, row in cells:
             if any(cell.strip() for cell in row):
                 yield _fit(row, width)
         workbook.close()
 
     return Table(header, rows(), start + 1, "xlsx", "")
+
+
+def _check_whole_parts(archive, members: list, budget: Budget) -> None:
+    """Every part but the worksheets is parsed whole by openpyxl: each must fit the budget."""
+    import xml.etree.ElementTree as ET
+
+    limit = budget.limits.xlsx_part_bytes
+    by_name = {member.filename: member for member in members}
+    sheets = {name for name in by_name if name.startswith("xl/worksheets/")}
+    manifest = by_name.get("[Content_Types].xml")
+    if manifest is not None and manifest.file_size <= limit:
+        try:
+            root = ET.fromstring(archive.read(manifest))
+        except ET.ParseError:
+            root = None
+        if root is not None:
+            sheets |= {str(part.get("PartName", "")).lstrip("/") for part in root
+                       if part.get("ContentType") == _WORKSHEET_TYPE}
+    for member in members:
+        if member.filename not in sheets and member.filename.endswith((".xml", ".rels")) \
+                and member.file_size > limit:
+            raise LimitExceeded(f"the workbook part {member.filename} is larger than {limit:,} bytes",
+                                "ZENITH_MAX_XLSX_PART_BYTES", limit)
+
+
+def _sheet_rows(workbook, worksheet, budget: Budget) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cell texts up to the last used cell) for each row of the sheet that holds a
+    value, read from the sheet's XML as it is inflated (`_SheetXml`).
+
+    openpyxl's own readers pad every row to the sheet's declared dimension (which a 5 KB file
+    can declare as 16,384 columns by a million rows), make every row number up to the last,
+    and build each row's elements before reading them; here nothing but the values is kept."""
+    try:
+        reader = _SheetXml(workbook, worksheet._shared_strings, budget)
+        source = worksheet._get_source()
+    except Exception as exc:
+        raise InputError(f"the sheet could not be read ({type(exc).__name__})") from None
+    try:
+        while True:
+            budget.check_time()
+            chunk = source.read(1 << 16)
+            reader.feed(chunk)
+            yield from reader.take_rows()
+            if not chunk:
+                return
+    except InputError:
+        raise
+    except Exception as exc:
+        # Malformed XML, a shared string that is not there, a number that is not one.
+        raise InputError(f"the sheet could not be read ({type(exc).__name__}: {_shorter(str(exc))})",
+                         reader.number or None) from None
+    finally:
+        source.close()
+
+
+class _SheetXml:
+    """A worksheet's XML read with expat, event by event: rows come out as lists of cell
+    texts, and nothing else is held (no element tree, no padding, no empty rows).
+
+    Values are decoded as openpyxl's `WorkSheetParser.parse_cell` does with data_only (shared
+    strings, numbers, dates by their cell style, booleans, inline strings without phonetic
+    runs), with its helpers; openpyxl is pinned in requirements.txt.
+
+    Bounded as it goes: a value in a column past ZENITH_MAX_COLUMNS, a cell's text or any
+    stretch of XML without an event longer than ZENITH_MAX_LINE_BYTES, elements nested deeper
+    than a worksheet's, a row number outside Excel's, and a DTD (a worksheet has none) are
+    refused. The handlers run for every element of a million-row sheet: keep them lean."""
+
+    def __init__(self, workbook, shared_strings, budget: Budget):
+        import xml.parsers.expat
+
+        from openpyxl.utils.datetime import from_excel, from_ISO8601
+        from openpyxl.worksheet._reader import _cast_number
+        from openpyxl.xml.constants import SHEET_MAIN_NS
+
+        self.shared = shared_strings
+        self.date_styles = workbook._date_formats
+        self.timedelta_styles = workbook._timedelta_formats
+        self.epoch = workbook.epoch
+        self.from_excel, self.from_iso, self.cast_number = from_excel, from_ISO8601, _cast_number
+        self.budget = budget
+        self.columns = budget.limits.columns
+        self.longest = budget.limits.line_bytes
+        self.row_name, self.cell_name, self.value_name = (f"{SHEET_MAIN_NS}}}{local}" for local in ("row", "c", "v"))
+        self.parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+        self.parser.buffer_text = True
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.parser.CharacterDataHandler = self._text
+        self.parser.StartDoctypeDeclHandler = self._doctype
+        self.column_numbers: dict[str, int] = {}
+        self.depth = 0
+        self.number = 0  # the row being read
+        self.column = 0
+        self.values: list[tuple[int, object]] = []
+        self.row_chars = 0  # text read from the sheet for the row (shared strings are held anyway)
+        self.rows: list[tuple[int, list[str]]] = []
+        self.cell: list | None = None  # [column, type, style, texts, their length]
+        self.path: list[str] = []  # local names of the elements open inside the cell
+        self.collecting = False
+        self.active = False
+        self.quiet = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.active = False
+        self.parser.Parse(chunk, not chunk)
+        self.quiet = 0 if self.active else self.quiet + len(chunk)
+        if self.quiet > self.longest:
+            raise self.budget.line_too_long(self.number or None, what="a stretch of the sheet's XML")
+
+    def take_rows(self) -> list[tuple[int, list[str]]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def _doctype(self, *args) -> None:
+        raise InputError("the sheet's XML declares a DTD, which a worksheet never has")
+
+    def _start(self, name: str, attrs: dict) -> None:
+        self.active = True
+        self.depth += 1
+        if self.depth > XLSX_MAX_NESTING:
+            raise InputError("the sheet's XML is nested deeper than a worksheet's")
+        if self.cell is not None:
+            if name == self.value_name:
+                self.path.append("v")
+                self.collecting = True
+                return
+            # The text runs of an inline string: <is><t>, <is><r><t>; not phonetic runs (<rPh>).
+            local = name.rpartition("}")[2]
+            self.path.append(local)
+            self.collecting = local == "t" and self.path[0] == "is" and "rPh" not in self.path
+        elif name == self.cell_name:
+            given = attrs.get("r")
+            if given:
+                letters = given.rstrip("0123456789")
+                column = self.column_numbers.get(letters)
+                if column is None:
+                    column = self.column_numbers[letters] = _column_number(letters)
+                self.column = column
+            else:
+                self.column += 1
+            self.cell = [self.column, attrs.get("t", "n"), attrs.get("s"), [], 0]
+        elif name == self.row_name:
+            given = attrs.get("r")
+            self.number = int(given) if given else self.number + 1
+            if not 1 <= self.number <= XLSX_MAX_ROW:
+                raise InputError(f"row number {self.number} is outside Excel's 1-{XLSX_MAX_ROW:,}")
+            self.column = 0
+            self.values = []
+            self.row_chars = 0
+
+    def _text(self, data: str) -> None:
+        self.active = True
+        if self.collecting:
+            cell = self.cell
+            cell[3].append(data)
+            cell[4] += len(data)
+            if cell[4] > self.longest:
+                raise self.budget.line_too_long(self.number, what="a cell")
+
+    def _end(self, name: str) -> None:
+        self.active = True
+        self.depth -= 1
+        if self.path:
+            self.path.pop()
+            self.collecting = False
+        elif self.cell is not None:
+            column, kind, style, texts, chars = self.cell
+            self.cell = None
+            self.row_chars += chars
+            if self.row_chars > self.longest:  # a row is held whole, like a line
+                raise self.budget.line_too_long(self.number, what="a row's text")
+            value = self._value(kind, style, texts)
+            if value is not None:
+                if column > self.columns:
+                    raise LimitExceeded(f"a row has a value in column {column:,}", "ZENITH_MAX_COLUMNS",
+                                        self.columns, self.number)
+                self.values.append((column, value))
+        elif name == self.row_name and self.values:
+            row = [""] * max(column for column, _ in self.values)
+            for column, value in self.values:
+                row[column - 1] = _cell_text(value)
+            self.values = []
+            self.rows.append((self.number, _trim(row)))
+
+    def _value(self, kind: str, style: str | None, texts: list[str]):
+        if kind == "inlineStr":
+            return "".join(texts) if texts else None
+        if not texts:
+            return None
+        text = texts[0] if len(texts) == 1 else "".join(texts)
+        if not text:
+            return None
+        if kind == "n":
+            value = self.cast_number(text)
+            if style and int(style) in self.date_styles:
+                try:
+                    return self.from_excel(value, self.epoch, timedelta=int(style) in self.timedelta_styles)
+                except (OverflowError, ValueError):
+                    return "#VALUE!"  # as openpyxl reads a date serial out of range
+            return value
+        if kind == "s":
+            return self.shared[int(text)]
+        if kind == "b":
+            return bool(int(text))
+        if kind == "d":
+            return self.from_iso(text)
+        return text  # "str" (a formula's text result), "e" (an error such as #N/A)
+
+
+def _column_number(letters: str) -> int:
+    """The column of a cell reference's letters ("AB" of "AB12"), 1-based; past XFD (or not
+    letters at all) is a ValueError."""
+    from openpyxl.utils.cell import column_index_from_string
+
+    return column_index_from_string(letters.lstrip("$").rstrip("$"))
 
 
 def _cell_text(value) -> str:
@@ -284,9 +558,12 @@ def _cell_text(value) -> str:
 
 
 def _trim(row: list[str]) -> list[str]:
-    while row and not row[-1].strip():
-        row = row[:-1]
-    return row
+    """Without its trailing blank cells (one slice: trimming a cell at a time copied the row
+    each time, quadratic in its width)."""
+    end = len(row)
+    while end and not row[end - 1].strip():
+        end -= 1
+    return row if end == len(row) else row[:end]
 
 
 def _fit(row: list[str], width: int | None) -> list[str]:
@@ -296,26 +573,45 @@ def _fit(row: list[str], width: int | None) -> list[str]:
         not cell.strip() for cell in row[width:]) else row
 
 
-def ofx_records(raw: IO[bytes], max_bytes: int) -> Iterator[dict]:
+def ofx_records(raw: IO[bytes], budget: Budget | None = None) -> Iterator[dict]:
     """Transactions of every bank or card statement in an OFX/QFX file (SGML v1 or XML v2).
 
-    The statement is read and parsed here, before any record is taken (at most `max_bytes`;
-    statements are small), from memory: ofxtools checks `"b" in source.mode`, which a gzip
-    stream (whose mode is an int) fails."""
+    ofxtools parses a statement whole, so it is read here, before any record is taken, within
+    ZENITH_MAX_OFX_BYTES (statements are small), and refused if any value is longer
+    than a line may be. From memory: ofxtools checks `"b" in source.mode`, which a gzip stream
+    (whose mode is an int) fails."""
     from ofxtools.Parser import OFXTree
 
-    content = raw.read(max_bytes + 1)
-    if len(content) > max_bytes:
-        raise InputError(f"the OFX statement is larger than the upload limit ({max_bytes} bytes)")
+    budget = budget or Budget()
+    limit = budget.limits.ofx_bytes
+    parts, size = [], 0
+    while size <= limit and (part := raw.read(1 << 20)):  # in parts: read(limit) would reserve it all
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise LimitExceeded(f"the OFX statement is larger than {limit:,} bytes", "ZENITH_MAX_OFX_BYTES", limit)
+    content = b"".join(parts)
+    del parts
+    longest = budget.limits.line_bytes
+    # A value runs to the next tag: searched from each "<" or ">" only, so linear in the file.
+    if re.search(rb"(?:\A|[<>])[^<>]{%d}" % (longest + 1), content):
+        raise budget.line_too_long(what="an OFX value or tag")
+    budget.check_time()
     tree = OFXTree()
     try:
         root = tree.parse(io.BytesIO(content))
     except Exception as exc:
-        raise InputError(f"the OFX file could not be parsed ({exc})") from None
+        raise InputError(f"the OFX file could not be parsed ({_shorter(str(exc))})") from None
+    budget.check_time()
     statements = [*root.iter("STMTRS"), *root.iter("CCSTMTRS")]
     if not any(True for statement in statements for _ in statement.iter("STMTTRN")):
         raise InputError("the OFX file holds no statement transactions (STMTTRN)")
     return _ofx_transactions(statements)
+
+
+def _shorter(text: str, length: int = 300) -> str:
+    """A parser's message, which may quote the input, cut to a sentence's length."""
+    return text if len(text) <= length else text[:length] + "..."
 
 
 def _ofx_transactions(statements: list) -> Iterator[dict]:

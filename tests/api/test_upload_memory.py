@@ -5,21 +5,13 @@ in the test process holds it either; the server's resident memory is sampled mea
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 
-import psutil
 import pytest
 
-from jobs.management.commands.zenith_up import free_port
-from tests.conftest import ROOT, worker_env
+from tests.support.web_process import PeakRss, gunicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -74,58 +66,17 @@ def json_body(tmp_path) -> tuple[str, bytes, object, bytes]:
 def test_streamed_upload_keeps_web_memory_bounded(api_users, redis, tmp_path, make_body):
     content_type, head, path, tail = make_body(tmp_path)
     size = path.stat().st_size
-    port = free_port(18765)
-    env = worker_env()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "zenith.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--timeout", "300"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        web = psutil.Process(server.pid).children()[0]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        conn.request("GET", "/healthz")
-        conn.getresponse().read()
-        baseline = web.memory_info().rss
-        peak = [baseline]
-        done = threading.Event()
-
-        def sample():
-            while not done.is_set():
-                try:
-                    peak[0] = max(peak[0], web.memory_info().rss)
-                except psutil.Error:
-                    return
-                time.sleep(0.02)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        started = time.monotonic()
-        conn.putrequest("POST", "/api/v1/batch-jobs/submit")
-        conn.putheader("Authorization", f"Token {api_users['alice'].auth_token.key}")
-        conn.putheader("Content-Type", content_type)
-        conn.putheader("Content-Length", str(len(head) + size + len(tail)))
-        conn.endheaders()
-        conn.send(head)
-        with open(path, "rb") as source:
-            while chunk := source.read(1 << 16):
-                conn.send(chunk)
-        conn.send(tail)
-        response = conn.getresponse()
-        body = response.read()
-        seconds = time.monotonic() - started
-        done.set()
-        sampler.join()
+    with gunicorn() as web:
+        conn = web.connection()
+        with PeakRss(web.process) as rss:
+            started = time.monotonic()
+            response, body = post_streamed(conn, api_users["alice"].auth_token.key, content_type, head, path, tail)
+            seconds = time.monotonic() - started
         assert response.status == 201, body[:500]
-        growth_mb = (peak[0] - baseline) / 2**20
+        growth_mb = rss.growth_mb
         print(f"{content_type.split(';')[0]}: {size / 2**20:.0f} MB, {ROWS:,} rows in {seconds:.1f} s; "
-              f"web RSS {baseline / 2**20:.0f} MB "
-              f"-> peak {peak[0] / 2**20:.0f} MB (+{growth_mb:.0f} MB)")
+              f"web RSS {rss.baseline / 2**20:.0f} MB "
+              f"-> peak {rss.peak / 2**20:.0f} MB (+{growth_mb:.0f} MB)")
         from jobs.models import ProcessingJob
 
         job = ProcessingJob.objects.get()
@@ -134,6 +85,22 @@ def test_streamed_upload_keeps_web_memory_bounded(api_users, redis, tmp_path, ma
         # the buffers, far from the ~300 MB a list of 300k dicts would take (json.loads of the
         # JSON body alone grows a process by 313 MB, measured).
         assert growth_mb < 60, growth_mb
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(10)
+
+
+def post_streamed(conn, token: str, content_type: str, head: bytes, path, tail: bytes,
+                  url: str = "/api/v1/batch-jobs/submit"):
+    """POSTs `head`, the file at `path` (sent from disk in 64 KB pieces) and `tail`:
+    (response, body)."""
+    size = path.stat().st_size
+    conn.putrequest("POST", url)
+    conn.putheader("Authorization", f"Token {token}")
+    conn.putheader("Content-Type", content_type)
+    conn.putheader("Content-Length", str(len(head) + size + len(tail)))
+    conn.endheaders()
+    conn.send(head)
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 16):
+            conn.send(chunk)
+    conn.send(tail)
+    response = conn.getresponse()
+    return response, response.read()

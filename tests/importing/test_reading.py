@@ -125,8 +125,9 @@ def test_gzipped_ofx_and_qfx_statements_are_read(settings):
     for name, text in (("s.ofx.gz", OFX_V1), ("s.qfx.gz", OFX_V2), ("statement.gz", OFX_V1)):
         imported, records = _import(gzip.compress(text.encode()), name=name)
         assert imported.format == "ofx" and records and all(r["id"] for r in records), name
-    settings.ZENITH_MAX_UPLOAD_BYTES = 200
-    with pytest.raises(InputError, match="larger than the upload limit"):
+    # A statement is parsed whole: its size is bounded by ZENITH_MAX_OFX_BYTES.
+    settings.ZENITH_MAX_OFX_BYTES = 200
+    with pytest.raises(InputError, match="larger than 200 bytes.*ZENITH_MAX_OFX_BYTES"):
         _import(gzip.compress(OFX_V1.encode()), name="big.ofx.gz")
 
 
@@ -358,3 +359,39 @@ def test_legal_suffixes_compound_and_ampersands():
     assert normalize_name("Ltd") == "ltd"  # a name that is only a suffix keeps it
 
 
+
+
+def test_workbooks_are_read_cell_for_cell_as_openpyxl_reads_them():
+    """The sheet reader (jobs.importing.sources._SheetXml: streamed, never padded to the
+    declared dimension) gives the values openpyxl's own read-only reader gives: dates by cell
+    style, numbers, booleans, text, shared strings, gaps, formulas without a cached value, a
+    chosen sheet; empty rows are passed over."""
+    import datetime as dt
+    import io
+
+    import openpyxl
+
+    from jobs.importing import sources
+
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "Summary"
+    first.append(["only a summary"])
+    sheet = book.create_sheet("Umsaetze")
+    sheet.append(["Kontoauszug", None, "März 2026"])
+    sheet.append([])
+    sheet.append(["Buchungstag", "Betrag", "Text", "Gebucht", "Zeit", "Formel"])
+    for i in range(1, 40):
+        sheet.append([dt.date(2026, 3, i % 28 + 1), (-1) ** i * (i + 0.25) if i % 3 else i * 1000, f"Zahlung {i} ü",
+                      i % 2 == 0, dt.datetime(2026, 3, 1, i % 24, 5), "=1+2" if i == 5 else None])
+    sheet["H50"] = "far, after a gap"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    content = buffer.getvalue()
+
+    reference = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)["Umsaetze"]
+    expected = [row for row in (sources._trim([sources._cell_text(v) for v in values])
+                                for values in reference.iter_rows(values_only=True)) if row]
+    table = sources.xlsx_table(io.BytesIO(content), sheet="Umsaetze", header_row=3)
+    assert table.header == expected[1]
+    assert [row for row in table.rows] == [sources._fit(row, len(table.header)) for row in expected[2:]]

@@ -317,8 +317,10 @@ def drain(job_id, max_rounds: int = 10_000) -> None:
 
 @pytest.fixture
 def api_users(db):
-    """Two users in two projects, and a staff member; each with an API token."""
+    """Two users, each the owner of a project, and a staff operator (with the explicit operator
+    permissions: staff status alone grants nothing, jobs.selectors.access); each with an API token."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
     from rest_framework.authtoken.models import Token
 
     from jobs.models import Project
@@ -328,9 +330,11 @@ def api_users(db):
     for name in ("alice", "bob"):
         user = User.objects.create_user(name, password="pw")
         project = Project.objects.create(id=f"{name}-audit", name=f"{name}'s audit", created_by=user)
-        project.members.add(user)
+        project.members.add(user, through_defaults={"role": "owner"})
         users[name] = user
     users["staff"] = User.objects.create_user("carol", password="pw", is_staff=True)
+    users["staff"].user_permissions.add(*Permission.objects.filter(
+        content_type__app_label="jobs", codename__in=["operate_all_projects", "force_breaker"]))
     for user in users.values():
         Token.objects.create(user=user)
     return users

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+import uuid
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from jobs import services
@@ -14,8 +17,8 @@ from jobs.api.views import Pagination
 from jobs.datatypes.registry import get_data_type, known_data_types
 from jobs.engine import breaker
 from jobs.models import Batch, BatchAttempt
+from jobs.selectors import access, status_cache
 from jobs.selectors import core as selectors
-from jobs.selectors import status_cache
 from zenith.infra.redis import get_redis
 
 
@@ -45,22 +48,43 @@ class DeadLetterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = DeadLetterSerializer
     pagination_class = Pagination
 
+    @extend_schema(parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, description="Only this job's.")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
     def get_queryset(self):
         batches = selectors.dead_letters(self.request.user).prefetch_related("failed_attempts")
         job_id = self.request.query_params.get("job_id")
-        return batches.filter(job_id=job_id) if job_id else batches
+        if not job_id:
+            return batches
+        try:
+            return batches.filter(job_id=uuid.UUID(job_id))
+        except ValueError:
+            raise ValidationError({"job_id": "must be a job id (a UUID)"}) from None
 
-    @extend_schema(request=None, responses={200: inline_serializer("Requeued", {
+    @extend_schema(request=None, parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+                   responses={200: inline_serializer("Requeued", {
         "status": serializers.CharField(), "batches": serializers.IntegerField(),
         "items": serializers.IntegerField()})})
     @action(detail=True, methods=["post"])
     def requeue(self, request, pk=None):
-        batch = self.get_queryset().filter(pk=pk).first() if str(pk).isdigit() else None
+        batches = selectors.dead_letters(request.user).select_related("job__project")
+        batch = batches.filter(pk=pk).first() if str(pk).isdigit() else None
         if batch is None:
             raise NotFound("Dead-lettered batch not found")
-        report = services.requeue_dead_batches(batch.job_id, [batch.id])
+        access.check_job(request.user, batch.job, access.OPERATE)
+        report = services.requeue_dead_batches(batch.job_id, [batch.id], actor=request.user)
         status_cache.drop(batch.job_id)
         return Response({"status": "queued", "batches": report.dead_batches, "items": report.items})
+
+
+class MayForceBreakers(BasePermission):
+    """The explicit `jobs.force_breaker` permission (jobs.selectors.access), not staff status alone."""
+
+    message = "Forcing a circuit breaker needs the jobs.force_breaker permission."
+
+    def has_permission(self, request, view) -> bool:
+        return access.is_operator(request.user, access.FORCE_BREAKER)
 
 
 class BreakerForceSerializer(serializers.Serializer):
@@ -84,7 +108,7 @@ class BreakerViewSet(viewsets.ViewSet):
     lookup_value_regex = "[A-Za-z0-9_.-]+"
 
     def get_permissions(self):
-        return [IsAdminUser()] if self.action == "force" else [IsAuthenticated()]
+        return [MayForceBreakers()] if self.action == "force" else [IsAuthenticated()]
 
     @extend_schema(responses={200: BreakerStatusSerializer(many=True)})
     def list(self, request):
@@ -97,4 +121,4 @@ class BreakerViewSet(viewsets.ViewSet):
         spec = get_data_type(data_type)
         form = BreakerForceSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        return Response(services.force_breaker(spec.name, form.validated_data["state"]))
+        return Response(services.force_breaker(spec.name, form.validated_data["state"], actor=request.user))

@@ -1,5 +1,7 @@
+from jobs.models.audit import AuditAction, AuditEntry
 from jobs.models.core import (
     ACTIVE_BATCH_STATUSES,
+    PRIORITIES,
     TERMINAL_BATCH_STATUSES,
     TERMINAL_JOB_STATUSES,
     AttemptOutcome,
@@ -12,6 +14,8 @@ from jobs.models.core import (
     JobStatus,
     ProcessingJob,
     Project,
+    ProjectMembership,
+    ProjectRole,
     RerunScope,
 )
 from jobs.models.domain import (
@@ -29,7 +33,10 @@ from jobs.models.imports import ImportMapping
 
 __all__ = [
     "ACTIVE_BATCH_STATUSES",
+    "PRIORITIES",
     "AnalysisRecord",
+    "AuditAction",
+    "AuditEntry",
     "EmbeddingBand",
     "EntityName",
     "Finding",
@@ -50,6 +57,8 @@ __all__ = [
     "JobStatus",
     "ProcessingJob",
     "Project",
+    "ProjectMembership",
+    "ProjectRole",
     "RerunScope",
     "Transaction",
 ]

@@ -12,13 +12,15 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 
 class Project(models.Model):
     id = models.SlugField(primary_key=True, max_length=64)
     name = models.CharField(max_length=200)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="zenith_projects", blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="zenith_projects", blank=True,
+                                     through="ProjectMembership", through_fields=("project", "user"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -26,9 +28,46 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Operator powers are explicit permissions, granted to a user or a group; being staff
+        # only lets a user into the admin (jobs.selectors.access.is_operator).
+        permissions = [
+            ("operate_all_projects", "Can read every project and cancel, retry or re-queue any job"),
+            ("force_breaker", "Can force a data type's circuit breaker open, closed or back to automatic"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.id
+
+
+class ProjectRole(models.TextChoices):
+    """What a member may do in a project (jobs.selectors.access maps actions to roles)."""
+
+    OWNER = "owner", "Owner"  # everything an analyst may, plus members and the audit log
+    ANALYST = "analyst", "Analyst"  # submits, cancels, retries, saves mappings
+    VIEWER = "viewer", "Viewer"  # reads only
+
+
+class ProjectMembership(models.Model):
+    """A user's role in a project. A member added without a role (`project.members.add(user)`
+    in scripts and fixtures) is an analyst: what every member could do before roles existed,
+    except managing members. The API, pages and admin always name the role."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="zenith_memberships")
+    # Database defaults as well: the release before roles, still running during a rolling
+    # upgrade, inserts members without these columns.
+    role = models.CharField(max_length=16, choices=ProjectRole.choices, default=ProjectRole.ANALYST,
+                            db_default=ProjectRole.ANALYST)
+    added_at = models.DateTimeField(default=timezone.now, db_default=Now())
+
+    class Meta:
+        # The table Django made for the plain many-to-many, kept: the previous release reads it.
+        db_table = "jobs_project_members"
+        ordering = ["project", "user"]
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_project_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project_id}"
 
 
 class JobStatus(models.TextChoices):
@@ -40,10 +79,13 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+# Job priorities, lowest to highest (queue bands: jobs.engine.dispatch); the default is
+# settings.ZENITH_DEFAULT_PRIORITY.
+PRIORITIES = range(1, 11)
 
 
 class ProcessingJob(models.Model):
-    """One submitted dataset (seed section 3), plus what a mature tool needs around it."""
+    """One submitted dataset (the original design's job, docs/design.md), plus what a mature tool needs around it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
@@ -111,7 +153,7 @@ class ProcessingJob(models.Model):
     def progress_percent(self) -> float:
         """Share of items that reached an outcome.
 
-        The seed divides only `items_processed` by the total, which never reaches 100 %
+        The original design divides only `items_processed` by the total, which never reaches 100 %
         once any item fails; failed and skipped items are finished too.
         """
         if self.total_items == 0:
@@ -146,7 +188,7 @@ class RerunScope(models.TextChoices):
 
 class Batch(models.Model):
     job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="batches")
-    number = models.PositiveIntegerField()  # 1-based, as in the seed
+    number = models.PositiveIntegerField()  # 1-based, as in the original design
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.PENDING)
     start_index = models.PositiveIntegerField()  # index of the first item in the job's input
     item_count = models.PositiveIntegerField()

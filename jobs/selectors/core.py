@@ -13,7 +13,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
-from jobs.models import Batch, BatchStatus, ItemFailure, JobStatus, ProcessingJob, Project
+from jobs.models import AuditEntry, Batch, BatchStatus, ItemFailure, JobStatus, ProcessingJob, Project
+from jobs.selectors.access import NEEDED_ROLE, RANK, SUBMIT, is_operator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Progress:
 
 
 def job_progress(job: ProcessingJob, now: dt.datetime | None = None) -> Progress:
-    """Throughput and ETA from observed progress (seed section 4): items finished per second
+    """Throughput and ETA from observed progress: items finished per second
     since the first batch started, and the remaining items at that rate."""
     now = now or timezone.now()
     done = job.items_done
@@ -44,21 +45,36 @@ def job_progress(job: ProcessingJob, now: dt.datetime | None = None) -> Progress
 
 
 def visible_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+    """Projects the user is a member of, in any role (every project for an operator:
+    jobs.selectors.access.is_operator)."""
     if not user.is_authenticated:
         return Project.objects.none()
-    if user.is_staff:
+    if is_operator(user):
         return Project.objects.all()
     return Project.objects.filter(members=user)
 
 
 def visible_jobs(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ProcessingJob]:
-    """Jobs of projects the user is a member of (all for staff), newest first."""
+    """Jobs of projects the user is a member of (all for an operator), newest first."""
     jobs = ProcessingJob.objects.select_related("project").order_by("-created_at")
     if not user.is_authenticated:
         return jobs.none()
-    if user.is_staff:
+    if is_operator(user):
         return jobs
     return jobs.filter(project__members=user)
+
+
+def submittable_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+    """Projects the user may submit to (analyst or owner): the upload page's choices."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    roles = [role for role, rank in RANK.items() if rank >= RANK[NEEDED_ROLE[SUBMIT]]]
+    return Project.objects.filter(memberships__user=user, memberships__role__in=roles)
+
+
+def audit_entries(project: Project) -> QuerySet[AuditEntry]:
+    """The project's audit log, newest first."""
+    return AuditEntry.objects.filter(project=project).select_related("actor").order_by("-at", "-id")
 
 
 def filter_jobs(jobs: QuerySet[ProcessingJob], *, project_id: str | None = None, status: str | None = None,
@@ -106,7 +122,7 @@ def throughput_series(job: ProcessingJob, buckets: int = 40) -> list[tuple[float
 def dead_letters(user: AbstractBaseUser | AnonymousUser | None = None) -> QuerySet[Batch]:
     batches = Batch.objects.filter(status=BatchStatus.DEAD).select_related("job", "job__project").order_by(
         "-finished_at")
-    if user is not None and not user.is_staff:
+    if user is not None and not is_operator(user):
         batches = batches.filter(job__project__members=user)
     return batches
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Sum
@@ -20,6 +21,7 @@ from jobs.engine import dispatch
 from jobs.errors import JobAlreadyFinished, JobStateError
 from jobs.models import (
     TERMINAL_JOB_STATUSES,
+    AuditAction,
     Batch,
     BatchStatus,
     FailureKind,
@@ -28,6 +30,7 @@ from jobs.models import (
     ProcessingJob,
     RerunScope,
 )
+from jobs.services import audit
 from jobs.services.accounting import apply_job_delta
 from zenith.infra import metrics
 from zenith.infra.events import log_event
@@ -37,10 +40,11 @@ logger = logging.getLogger(__name__)
 NOT_STARTED = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.RETRYING)
 
 
-def cancel_job(job_id: uuid.UUID, *, reason: str = "") -> ProcessingJob:
+def cancel_job(job_id: uuid.UUID, *, reason: str = "", actor: Any = None) -> ProcessingJob:
     """Cancels a job: batches not started never start, running ones stop at their next
     heartbeat (within ~ZENITH_HEARTBEAT_SECONDS) and roll back, and the finalizer records
-    `cancelled` with the exact counts of what did happen."""
+    `cancelled` with the exact counts of what did happen. `actor` (the user, None for a
+    command) goes to the audit log."""
     with transaction.atomic():
         job = ProcessingJob.objects.select_for_update().get(id=job_id)
         if job.status in TERMINAL_JOB_STATUSES:
@@ -51,6 +55,8 @@ def cancel_job(job_id: uuid.UUID, *, reason: str = "") -> ProcessingJob:
             job.error_message = reason[:2000]
         job.save(update_fields=["status", "cancel_requested_at", "error_message"])
         _cancel_not_started(job)
+        audit.record(actor=actor, action=AuditAction.JOB_CANCELLED, project=job.project_id, target=f"job:{job.id}",
+                     details={"data_type": job.data_type, **({"reason": reason[:2000]} if reason else {})})
     log_event("job.cancelled", job)
     from jobs.services.finalizer import finalize_if_ready
 
@@ -149,11 +155,12 @@ class RetryReport:
     items: int
 
 
-def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES,
-              batch_ids: list[int] | None = None) -> RetryReport:
+def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES, batch_ids: list[int] | None = None,
+              actor: Any = None) -> RetryReport:
     """Re-runs a job's dead-lettered batches and, with `scope`, its failed items ("errors":
     items whose processing raised; "failures": also those rejected by validation, useful
-    after a handler fix). Good results already committed are never redone or recounted."""
+    after a handler fix). Good results already committed are never redone or recounted.
+    `actor` (the user, None for a command) goes to the audit log."""
     if scope not in (RerunScope.ERRORS, RerunScope.FAILURES, "dead"):
         raise ValueError("scope must be 'errors', 'failures' or 'dead'")
     with transaction.atomic():
@@ -196,12 +203,17 @@ def retry_job(job_id: uuid.UUID, *, scope: str = RerunScope.FAILURES,
         )
         job.refresh_from_db()
         dispatch.fill_window(job, pace=False)
+        requeue = scope == "dead" and batch_ids is not None
+        audit.record(actor=actor, action=AuditAction.BATCHES_REQUEUED if requeue else AuditAction.JOB_RETRIED,
+                     project=job.project_id, target=f"job:{job.id}",
+                     details={"scope": str(scope), "dead_batches": len(dead), "rerun_batches": len(reruns),
+                              "items": items, **({"batch_ids": sorted(b.id for b in dead)} if requeue else {})})
     log_event("job.retried", job, dead_batches=len(dead), rerun_batches=len(reruns), items=items)
     return RetryReport(dead_batches=len(dead), rerun_batches=len(reruns), items=items)
 
 
-def requeue_dead_batches(job_id: uuid.UUID, batch_ids: list[int] | None = None) -> RetryReport:
-    return retry_job(job_id, scope="dead", batch_ids=batch_ids)
+def requeue_dead_batches(job_id: uuid.UUID, batch_ids: list[int] | None = None, *, actor: Any = None) -> RetryReport:
+    return retry_job(job_id, scope="dead", batch_ids=batch_ids, actor=actor)
 
 
 def _now():
@@ -220,8 +232,9 @@ __all__ = [
 ]
 
 
-def force_breaker(data_type: str, state: str) -> dict:
-    """Operator override of a data type's circuit breaker: "open", "closed" or "auto"."""
+def force_breaker(data_type: str, state: str, *, actor: Any = None) -> dict:
+    """Operator override of a data type's circuit breaker: "open", "closed" or "auto". The
+    audit entry is written once the override holds (it names no project: breakers are shared)."""
     from jobs.engine import breaker
     from monitoring import alerts
     from zenith.infra.redis import get_redis
@@ -234,4 +247,6 @@ def force_breaker(data_type: str, state: str) -> dict:
     else:
         alerts.resolve_alert(f"breaker:{data_type}", f"Circuit breaker for '{data_type}' set to {state} by an operator")
     logger.warning("breaker forced", extra={"event": "breaker.forced", "data_type": data_type, "state": state})
+    audit.record(actor=actor, action=AuditAction.BREAKER_FORCED, target=f"breaker:{data_type}",
+                 details={"state": state})
     return breaker.status(redis, data_type)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import IO, Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from jobs import importing
 from jobs.errors import SubmissionError
-from jobs.models import ImportMapping, Project
+from jobs.models import AuditAction, ImportMapping, Project
+from jobs.services import audit
 
 
 def resolve_mapping(project: Project, options: dict | None) -> dict | None:
@@ -30,12 +32,26 @@ def resolve_mapping(project: Project, options: dict | None) -> dict | None:
 
 
 def save_mapping(project: Project, name: str, mapping: dict, user: Any = None, description: str = "") -> ImportMapping:
+    """Saves (or replaces) the project's mapping `name`; the audit entry keeps what it replaced."""
+    if not isinstance(mapping, dict):
+        # null would reach the NOT NULL column as an IntegrityError (a 500), a string or a list
+        # would be stored and fail every later submission that names it.
+        shown = "null" if mapping is None else type(mapping).__name__
+        raise SubmissionError(f"mapping must be a JSON object, got {shown}")
     importing.Mapping.parse(mapping)
-    saved, _ = ImportMapping.objects.update_or_create(
-        project=project, name=name,
-        defaults={"mapping": mapping, "description": description[:255], "updated_at": timezone.now(),
-                  "created_by": user if getattr(user, "pk", None) else None},
-    )
+    with transaction.atomic():
+        previous = (ImportMapping.objects.select_for_update().filter(project=project, name=name)
+                    .values_list("mapping", flat=True).first())
+        saved, created = ImportMapping.objects.update_or_create(
+            project=project, name=name,
+            defaults={"mapping": mapping, "description": description[:255], "updated_at": timezone.now(),
+                      "created_by": user if getattr(user, "pk", None) else None},
+        )
+        details = {"created": created, "mapping": mapping}
+        if not created:
+            details["replaced"] = previous
+        audit.record(actor=user, action=AuditAction.MAPPING_SAVED, project=project, target=f"mapping:{name}",
+                     details=details)
     return saved
 
 
@@ -48,3 +64,14 @@ def preview_upload(project: Project, raw: IO[bytes], name: str, data_type: str, 
     result = importing.preview(raw, name, data_type, fmt=fmt, mapping=mapping, limit=limit, options=options)
     result["mapping"] = mapping
     return result
+
+
+def delete_mapping(*, project: Project, name: str, actor: Any = None) -> None:
+    """Deletes the project's mapping `name` (what it was goes to the audit log)."""
+    with transaction.atomic():
+        saved = ImportMapping.objects.select_for_update().filter(project=project, name=name).first()
+        if saved is None:
+            return
+        saved.delete()
+        audit.record(actor=actor, action=AuditAction.MAPPING_DELETED, project=project, target=f"mapping:{name}",
+                     details={"mapping": saved.mapping})

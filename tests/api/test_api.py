@@ -309,14 +309,19 @@ def test_projects_membership(api_users):
     alice = api_client(api_users["alice"])
     assert [p["id"] for p in alice.get("/api/v1/projects/").json()["results"]] == ["alice-audit"]
     created = alice.post("/api/v1/projects/", {"name": "Q3 Review"}, format="json")
-    assert created.status_code == 201 and created.json()["id"] == "q3-review"
-    assert created.json()["members"] == ["alice"]
-    assert alice.post("/api/v1/projects/", {"name": "Q3 Review"}, format="json").status_code == 400
+    # Every new id gets a random suffix, so an id never says whether it was taken already.
+    assert created.status_code == 201 and created.json()["id"].startswith("q3-review-")
+    assert created.json()["members"] == ["alice"] and created.json()["role"] == "owner"
+    project_id = created.json()["id"]
+    again = alice.post("/api/v1/projects/", {"name": "Q3 Review"}, format="json")
+    assert again.status_code == 201 and again.json()["id"] not in (project_id, "q3-review")
     bob = api_client(api_users["bob"])
-    assert bob.get("/api/v1/projects/q3-review/").status_code == 404
-    assert alice.post("/api/v1/projects/q3-review/members", {"username": "bob"}, format="json").status_code == 200
-    assert bob.get("/api/v1/projects/q3-review/").status_code == 200
-    assert alice.post("/api/v1/projects/q3-review/members", {"username": "zed"}, format="json").status_code == 400
+    assert bob.get(f"/api/v1/projects/{project_id}/").status_code == 404
+    assert alice.post(f"/api/v1/projects/{project_id}/members", {"username": "bob"},
+                      format="json").status_code == 200
+    assert bob.get(f"/api/v1/projects/{project_id}/").status_code == 200
+    assert alice.post(f"/api/v1/projects/{project_id}/members", {"username": "zed"},
+                      format="json").status_code == 400
 
 
 # --- admission control and throttling ----------------------------------------------------
@@ -349,6 +354,7 @@ def test_per_user_submission_throttle(api_users, redis, settings):
     from rest_framework.throttling import SimpleRateThrottle
 
     cache.clear()
+    rates = SimpleRateThrottle.THROTTLE_RATES
     SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
     client = api_client(api_users["alice"])
     try:
@@ -356,7 +362,7 @@ def test_per_user_submission_throttle(api_users, redis, settings):
         assert submit(api_client(api_users["bob"]), project="bob-audit").status_code == 201
     finally:
         cache.clear()
-        SimpleRateThrottle.THROTTLE_RATES = {"submissions": "120/min"}
+        SimpleRateThrottle.THROTTLE_RATES = rates
 
 
 # --- schema and docs ---------------------------------------------------------------------

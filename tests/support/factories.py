@@ -11,14 +11,14 @@ Value = Any | Callable[[int], Any]
 
 
 def member_project(project_id: str, name: str, username: str):
-    """A project created by a new user `username`, who is its member."""
+    """A project created by a new user `username`, who is its owner."""
     from django.contrib.auth import get_user_model
 
     from jobs.models import Project
 
     user = get_user_model().objects.create_user(username, password="pw")
     project = Project.objects.create(id=project_id, name=name, created_by=user)
-    project.members.add(user)
+    project.members.add(user, through_defaults={"role": "owner"})
     return project
 
 

@@ -177,7 +177,7 @@ class Command(BaseCommand):
         admin = User.objects.create_superuser("admin", "admin@localhost", password)
         Token.objects.get_or_create(user=admin)
         project, _ = Project.objects.get_or_create(id="demo", defaults={"name": "Demo project", "created_by": admin})
-        project.members.add(admin)
+        project.members.add(admin, through_defaults={"role": "owner"})
         return password
 
     def _demo(self, items: int, url: str, should_stop) -> None:

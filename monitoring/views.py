@@ -48,12 +48,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format: django-prometheus's request/DB metrics plus Zenith's own.
-    With ZENITH_METRICS_TOKEN set, scrapers must send `Authorization: Bearer <token>`."""
+    With ZENITH_METRICS_TOKEN set, scrapers must send `Authorization: Bearer <token>`. The
+    series name hosts and processes, so without a token the view is open in development only:
+    in production it stays closed until a token is configured."""
     token = settings.ZENITH_METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given, token):
-            return HttpResponse("metrics token required\n", status=401, content_type="text/plain")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            response = HttpResponse("metrics token required\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif settings.ZENITH_ENV != "development":
+        return HttpResponse("metrics are closed: set ZENITH_METRICS_TOKEN and scrape with it as a bearer token\n",
+                            status=403, content_type="text/plain")
     if _multiprocess():
         return HttpResponse(generate_latest(_multiprocess_registry()), content_type=CONTENT_TYPE_LATEST)
     return ExportToDjangoView(request)

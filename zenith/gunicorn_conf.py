@@ -16,6 +16,10 @@ Options on the command line (bind, workers, threads, timeout) override this file
    ZENITH_LOG_FORMAT=text. No access log by default: /metrics has the request counts and
    latencies, and Zenith logs its own events. With --access-logfile (any value) each request
    is logged as a structured `http.access` event through the same handler.
+3. The worker class is gthread's, but a request reaches a thread only once all of it has
+   arrived (zenith/infra/gunicorn_worker.py): slow or stalled clients hold connections, never
+   the threads, so /healthz and everyone else keep being answered. --threads sets how many
+   complete requests a process works on at once.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ if _OWN_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zenith-prometheus-")
 
 logger_class = "zenith.gunicorn_conf.DjangoLogger"
+worker_class = "zenith.infra.gunicorn_worker.BufferedThreadWorker"
 # gunicorn 23+'s control socket lives under $HOME, which the image's non-root user cannot
 # write (it logged an error at every start); Zenith does not use it.
 control_socket_disable = True

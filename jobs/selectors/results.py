@@ -35,6 +35,7 @@ from jobs.models import (
     TextEmbedding,
     Transaction,
 )
+from zenith.infra import csv_safety
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,10 +198,19 @@ def plain_row(row: Mapping[str, Any]) -> dict:
 
 
 def csv_rows(source: ResultSource, rows: QuerySet) -> Iterator[list]:
-    """The header, then one list per row; lists (candidates) become ';'-separated text."""
+    """The header, then one list per row; lists (candidates) become ';'-separated text. Every
+    cell goes through zenith.infra.csv_safety, so a spreadsheet opening the file evaluates no
+    formula an upload smuggled in (numbers from numeric columns stay numbers)."""
     yield list(source.columns)
     for row in rows.iterator(chunk_size=2000):
-        yield [";".join(map(str, v)) if isinstance(v, list) else plain(v) for v in (row[c] for c in source.columns)]
+        yield [csv_safety.cell(_csv_value(row[c])) for c in source.columns]
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(map(str, value))
+    # Decimals stay Decimal: csv_safety writes them as plain numbers, unprefixed.
+    return value if isinstance(value, Decimal) else plain(value)
 
 
 def find_similar(job: ProcessingJob, *, external_id: str | None = None, text: str | None = None,

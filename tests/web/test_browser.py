@@ -53,7 +53,10 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     start_workers(2)
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    # Playwright's wait_for_function evaluates its predicate with eval(), which Zenith's
+    # Content-Security-Policy forbids in the page; the policy itself is checked page by page in
+    # tests/hostile/test_deployment_and_clients.py.
+    page = browser.new_page(viewport={"width": 1100, "height": 900}, bypass_csp=True)
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "alice")
@@ -100,7 +103,7 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     second_url = page.url
     page.wait_for_function("parseInt(document.getElementById('done-count').textContent.replace(/\\D/g, '')) > 0",
                            timeout=60_000)
-    dashboard = browser.new_page(viewport={"width": 1100, "height": 900})
+    dashboard = browser.new_page(viewport={"width": 1100, "height": 900}, bypass_csp=True)
     dashboard.context.add_cookies(page.context.cookies())
     dashboard.goto(f"{live_server.url}/")
     assert "probe" in dashboard.inner_text("#active-jobs")
@@ -129,7 +132,7 @@ def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_worke
     assert second.status == "cancelled" and second.completed_at is not None
     assert second.items_processed + second.items_failed + second.items_skipped == 4000
 
-    narrow = browser.new_page(viewport={"width": 390, "height": 844})
+    narrow = browser.new_page(viewport={"width": 390, "height": 844}, bypass_csp=True)
     narrow.context.add_cookies(page.context.cookies())
     narrow.goto(first_url)
     narrow.screenshot(path=str(OUTPUT_DIR / "job-page-narrow.png"), full_page=True)

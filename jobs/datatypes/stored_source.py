@@ -4,8 +4,8 @@
 (the built-in `analysis` and `embedding`) makes the job read the project's `Transaction`
 rows, the ones earlier `transaction` jobs stored, instead of a file:
 
-- **Submission** (`jobs.services.stored_jobs`) pages through the project's rows by primary key
-  (keyset: `id > last seen`, one batch of ids in memory at a time) and stores per batch only
+- **Submission** (`jobs.services.stored_jobs`) reads the project's row ids in order through one
+  server-side cursor (one batch of ids in memory at a time) and stores per batch only
   the id runs the page covers, `[[first id, how many], ...]` (usually one run), under the
   codec `CODEC` ("project-tx"): the claim check carries the range, never copies of the rows.
   The job is a snapshot: rows stored after the submission are not part of it.

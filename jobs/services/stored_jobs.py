@@ -11,6 +11,7 @@ so memory holds one page of ids, and each batch's payload is that page's id runs
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from jobs.datatypes.registry import get_data_type, registry
 from jobs.engine import dispatch, optimizer
 from jobs.errors import NoStoredTransactions, SubmissionError, TooManyItems
 from jobs.models import Batch, ProcessingJob, Project, Transaction
+from jobs.services import audit
 from jobs.services.submission import (
     FLUSH_EVERY_BATCHES,
     admitted_batch_config,
@@ -42,7 +44,7 @@ def submit_project_transactions(
     *,
     project: Project,
     data_type: str,
-    priority: int = 5,
+    priority: int | None = None,
     options: dict | None = None,
     submitted_by: Any = None,
     correlation_id: str = "",
@@ -77,10 +79,11 @@ def submit_project_transactions(
         total, number, last_id = 0, 0, 0
         first_id = None
         pending: list[tuple[Batch, str, bytes]] = []
-        while True:
-            page = list(rows.filter(id__gt=last_id)[:config.size])
-            if not page:
-                break
+        # One ordered query read through a server-side cursor, not a keyset page per batch: a
+        # page's plan depends on the table's statistics, and a bad one was paid 2,000 times
+        # (docs/performance.md). One statement is planned once, whatever the statistics.
+        ids = rows.iterator(chunk_size=max(config.size, 2_000))
+        while page := list(itertools.islice(ids, config.size)):
             if total + len(page) > limit:
                 raise TooManyItems(limit)
             number += 1
@@ -110,6 +113,7 @@ def submit_project_transactions(
         job.save(update_fields=["total_items", "total_batches", "input_checksum", "import_details",
                                 "batch_config"])
         dispatch.fill_window(job, pace=False)
+        audit.record_submission(job, submitted_by)
 
     log_event("job.submitted", job, data_type=spec.name, items=total, batches=number, batch_size=config.size,
               priority=priority, project_id=project.pk, source=stored_source.PROJECT)

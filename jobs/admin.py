@@ -1,9 +1,14 @@
-"""The operator's control plane. Actions call the same services as the API and pages."""
+"""The operator's control plane. Actions call the same services as the API and pages, so they
+leave the same audit entries. What a staff user may do here comes from permissions: Django's
+model permissions for the pages, and for the actions `jobs.operate_all_projects` (cancel,
+retry, re-queue) and `jobs.force_breaker` (jobs.selectors.access); staff status alone only
+lets a user in."""
 
 from __future__ import annotations
 
 import logging
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -11,8 +16,10 @@ from django.utils.html import format_html
 from redis.exceptions import RedisError
 
 from jobs import services
-from jobs.errors import JobStateError
+from jobs.errors import InputError, JobStateError, ZenithError
+from jobs.importing import Mapping
 from jobs.models import (
+    AuditEntry,
     Batch,
     BatchAttempt,
     BatchStatus,
@@ -22,9 +29,14 @@ from jobs.models import (
     ItemFailure,
     ProcessingJob,
     Project,
+    ProjectMembership,
+    ProjectRole,
     StatementMatch,
     Transaction,
 )
+from jobs.selectors import access
+from jobs.services import mappings as mapping_services
+from jobs.services import projects as project_services
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +45,84 @@ WORKER_OWNED = ("status", "attempts", "claim_token", "rq_job_id", "worker_name",
                 "skipped_count", "last_error", "stats", "rerun_scope")
 
 
+class OperatorActions:
+    """Admin actions gated by the operator permissions, not by staff status."""
+
+    def has_operate_permission(self, request) -> bool:
+        return access.is_operator(request.user, access.OPERATE_ALL_PROJECTS)
+
+    def has_force_breaker_permission(self, request) -> bool:
+        return access.is_operator(request.user, access.FORCE_BREAKER)
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [form.cleaned_data for form in self.forms
+                if form.cleaned_data and form.cleaned_data.get("user") and not form.cleaned_data.get("DELETE")]
+        if kept and not any(data.get("role") == ProjectRole.OWNER for data in kept):
+            raise forms.ValidationError("A project with members needs at least one owner.")
+
+
+class MembershipInline(admin.TabularInline):
+    """Saved through jobs.services.projects (ProjectAdmin.save_formset), so each change is
+    audited and the last owner stays."""
+
+    model = ProjectMembership
+    formset = MembershipFormSet
+    fields = ("user", "role", "added_at")
+    readonly_fields = ("added_at",)
+    autocomplete_fields = ("user",)
+    extra = 0
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "created_by", "created_at")
     search_fields = ("id", "name")
-    filter_horizontal = ("members",)
+    inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Editing the id would save a copy under the new id, not rename the project.
+        return ("id", "created_by", "created_at") if obj else ()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ProjectMembership:
+            return super().save_formset(request, form, formset, change)
+        project = form.instance
+        additions, promotions, demotions, removals = [], [], [], []
+        for row in formset.forms:
+            data = row.cleaned_data
+            if not data or not data.get("user"):
+                continue
+            before = row.instance if row.instance.pk else None
+            if data.get("DELETE"):
+                if before is not None:
+                    removals.append(ProjectMembership.objects.select_related("user").get(pk=before.pk))
+                continue
+            if before is None:
+                additions.append((data["user"].username, data["role"]))
+            elif "user" in row.changed_data:
+                removals.append(ProjectMembership.objects.select_related("user").get(pk=before.pk))
+                additions.append((data["user"].username, data["role"]))
+            elif "role" in row.changed_data:
+                (promotions if data["role"] == ProjectRole.OWNER else demotions).append(
+                    (data["user"].username, data["role"]))
+        # What formset.save() would have recorded, for the admin's own change history.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        # Owners first, removals last: a swap of owners never passes through "no owner".
+        try:
+            for username, role in additions:
+                formset.new_objects.append(project_services.add_member(
+                    project=project, username=username, role=role, actor=request.user))
+            for username, role in promotions + demotions:
+                formset.changed_objects.append((project_services.change_role(
+                    project=project, username=username, role=role, actor=request.user), ["role"]))
+            for removed in removals:
+                project_services.remove_member(project=project, username=removed.user.username, actor=request.user)
+                formset.deleted_objects.append(removed)
+        except ZenithError as exc:
+            self.message_user(request, f"Members not all changed: {exc}", messages.ERROR)
 
 
 class ProblemBatchInline(admin.TabularInline):
@@ -59,7 +144,7 @@ class ProblemBatchInline(admin.TabularInline):
 
 
 @admin.register(ProcessingJob)
-class ProcessingJobAdmin(admin.ModelAdmin):
+class ProcessingJobAdmin(OperatorActions, admin.ModelAdmin):
     list_display = ("short_id", "project", "data_type", "status", "progress", "total_items", "items_processed",
                     "items_failed", "items_skipped", "priority", "created_at")
     list_filter = ("status", "data_type", "project", "priority")
@@ -76,10 +161,9 @@ class ProcessingJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, job: ProcessingJob) -> str:
-        return format_html(
-            '<div style="width:110px;background:#e5e7eb;border-radius:4px;display:inline-block">'
-            '<div style="width:{}%;background:{};height:10px;border-radius:4px"></div></div> {}%',
-            job.progress_percent, "#1a7f37" if job.completed_at else "#3b5bdb", job.progress_percent)
+        # A native <progress>: style attributes are refused by the Content-Security-Policy.
+        return format_html('<progress value="{}" max="100"></progress> {}%', job.progress_percent,
+                           job.progress_percent)
 
     @admin.display(description="all batches")
     def batch_list(self, job: ProcessingJob) -> str:
@@ -89,12 +173,12 @@ class ProcessingJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Cancel selected jobs")
+    @admin.action(description="Cancel selected jobs", permissions=["operate"])
     def cancel_selected(self, request, queryset: QuerySet[ProcessingJob]) -> None:
         done, refused = 0, []
         for job in queryset:
             try:
-                services.cancel_job(job.id)
+                services.cancel_job(job.id, actor=request.user)
                 done += 1
             except JobStateError as exc:
                 refused.append(f"{str(job.id)[:8]}: {exc}")
@@ -102,11 +186,11 @@ class ProcessingJobAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(request, "Not cancelled: " + "; ".join(refused), messages.ERROR)
 
-    @admin.action(description="Retry failed batches")
+    @admin.action(description="Retry failed batches", permissions=["operate"])
     def retry_failed(self, request, queryset: QuerySet[ProcessingJob]) -> None:
         for job in queryset:
             try:
-                report = services.retry_job(job.id)
+                report = services.retry_job(job.id, actor=request.user)
                 self.message_user(request, f"{str(job.id)[:8]}: retrying {report.dead_batches} dead batch(es), "
                                            f"{report.rerun_batches} batch(es) with failed items.", messages.SUCCESS)
             except (JobStateError, ValueError) as exc:
@@ -117,7 +201,7 @@ class ProcessingJobAdmin(admin.ModelAdmin):
         done = []
         for data_type in data_types:
             try:
-                services.force_breaker(data_type, state)
+                services.force_breaker(data_type, state, actor=request.user)
                 done.append(data_type)
             except (ValueError, RedisError) as exc:  # e.g. Redis down: say so instead of a 500
                 logger.warning("admin could not force the breaker of %s", data_type, exc_info=True)
@@ -125,15 +209,18 @@ class ProcessingJobAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"Circuit breaker of {', '.join(done)} set to {state}.", messages.SUCCESS)
 
-    @admin.action(description="Force the circuit breaker of the selected jobs' data types open")
+    @admin.action(description="Force the circuit breaker of the selected jobs' data types open",
+                  permissions=["force_breaker"])
     def open_breaker(self, request, queryset) -> None:
         self._force(request, queryset, "open")
 
-    @admin.action(description="Force the circuit breaker of the selected jobs' data types closed")
+    @admin.action(description="Force the circuit breaker of the selected jobs' data types closed",
+                  permissions=["force_breaker"])
     def close_breaker(self, request, queryset) -> None:
         self._force(request, queryset, "closed")
 
-    @admin.action(description="Return the circuit breaker of the selected jobs' data types to automatic")
+    @admin.action(description="Return the circuit breaker of the selected jobs' data types to automatic",
+                  permissions=["force_breaker"])
     def auto_breaker(self, request, queryset) -> None:
         self._force(request, queryset, "auto")
 
@@ -148,7 +235,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(OperatorActions, admin.ModelAdmin):
     list_display = ("id", "job_link", "number", "status", "attempts", "item_count", "processed_count",
                     "failed_count", "worker_name", "finished_at")
     list_filter = ("status", "job__data_type")
@@ -166,7 +253,7 @@ class BatchAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Re-queue selected dead-lettered batches")
+    @admin.action(description="Re-queue selected dead-lettered batches", permissions=["operate"])
     def requeue_dead(self, request, queryset: QuerySet[Batch]) -> None:
         dead = queryset.filter(status=BatchStatus.DEAD)
         by_job: dict = {}
@@ -175,7 +262,7 @@ class BatchAdmin(admin.ModelAdmin):
         requeued = 0
         for job_id, batch_ids in by_job.items():
             try:
-                requeued += services.requeue_dead_batches(job_id, batch_ids).dead_batches
+                requeued += services.requeue_dead_batches(job_id, batch_ids, actor=request.user).dead_batches
             except (JobStateError, ValueError) as exc:
                 # e.g. the job was cancelled: its dead batches stay dead, the others go on
                 self.message_user(request, f"Job {str(job_id)[:8]}: {exc}", messages.ERROR)
@@ -238,8 +325,63 @@ class EntityNameAdmin(ReadOnlyResultAdmin):
     search_fields = ("name", "normalized_name", "entity_key")
 
 
+class ImportMappingForm(forms.ModelForm):
+    class Meta:
+        model = ImportMapping
+        fields = "__all__"
+
+    def clean_mapping(self):
+        # What the service would refuse, as a field error rather than a failed save.
+        value = self.cleaned_data.get("mapping")
+        if not isinstance(value, dict):
+            raise forms.ValidationError("The mapping must be a JSON object.")
+        try:
+            Mapping.parse(value)
+        except InputError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+
 @admin.register(ImportMapping)
 class ImportMappingAdmin(admin.ModelAdmin):
+    """Saved and deleted through jobs.services.mappings, so the audit log keeps every version."""
+
+    form = ImportMappingForm
     list_display = ("project", "name", "description", "updated_at")
     list_filter = ("project",)
     search_fields = ("name", "description")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A mapping is replaced under its name, never renamed or moved.
+        return ("project", "name", "updated_at", "created_by") if obj else ("updated_at", "created_by")
+
+    def save_model(self, request, obj, form, change):
+        saved = mapping_services.save_mapping(obj.project, obj.name, obj.mapping, request.user, obj.description)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        mapping_services.delete_mapping(project=obj.project, name=obj.name, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for mapping in queryset.select_related("project"):
+            self.delete_model(request, mapping)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: entries are written by the services and never edited or deleted here."""
+
+    list_display = ("at", "actor_name", "project_key", "action", "target")
+    list_filter = ("action",)
+    search_fields = ("actor_name", "project_key", "target")
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -55,7 +55,7 @@ class TooManyItems(SubmissionError):
 
     def __init__(self, limit: int) -> None:
         words = "1 million" if limit == 1_000_000 else f"{limit:,}"
-        super().__init__(f"Maximum {words} items per job")
+        super().__init__(f"Maximum {words} items per job", setting="ZENITH_MAX_ITEMS_PER_JOB", limit=limit)
 
 
 class BodyTooLarge(SubmissionError):
@@ -108,6 +108,29 @@ class InputError(ZenithError):
         return f"The file could not be read: {self.message}"
 
 
+class LimitExceeded(InputError):
+    """An input over one of the readers' budgets (docs/operations.md, "Limits"): the answer
+    names the limit and the setting that raises it, so an operator with a real file that large
+    knows what to change."""
+
+    http_status = 413
+    code = "input_too_large"
+
+    def __init__(self, what: str, setting: str, limit: int | float, line: int | None = None) -> None:
+        shown = f"{limit:,}" if isinstance(limit, int) else f"{limit:g}"
+        super().__init__(f"{what}; the limit is {shown} ({setting})", line)
+        self.extra.update(setting=setting, limit=limit)
+        self.setting = setting
+        self.limit = limit
+
+
+class TooDeep(LimitExceeded):
+    """JSON nested deeper than ZENITH_MAX_JSON_DEPTH: malformed for Zenith rather than large."""
+
+    http_status = 400
+    code = "input_too_deep"
+
+
 class JobStateError(ZenithError):
     """The action does not fit the job's state."""
 
@@ -121,6 +144,39 @@ class JobAlreadyFinished(JobStateError):
     def __init__(self, status: str) -> None:
         super().__init__(f"Job already {status}", status=status)
         self.status = status
+
+
+class NotFound(ZenithError):
+    """Unknown, or not visible to this user: the two read the same, so nobody learns what
+    exists elsewhere (docs/operations.md, "Accounts and roles")."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class UnknownProject(SubmissionError):
+    """A request body names a project that does not exist or that the caller is not a member
+    of; one sentence for both."""
+
+    code = "unknown_project"
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__(f"Unknown project '{project_id}' (or you are not a member of it)")
+
+
+class NotAllowed(ZenithError):
+    """The caller sees the project, but their role (or their permissions) does not allow
+    the action."""
+
+    http_status = 403
+    code = "not_allowed"
+
+
+class MembershipConflict(ZenithError):
+    """A membership change that would break a project's rules (e.g. leave it without an owner)."""
+
+    http_status = 409
+    code = "membership_conflict"
 
 
 class ResultFilterError(ZenithError):

@@ -1,4 +1,4 @@
-"""Request and response shapes of the REST API. Field names follow the seed's contract."""
+"""Request and response shapes of the REST API. Field names follow the original design's contract (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import Batch, ItemFailure, JobStatus, ProcessingJob, Project
+from jobs.models import PRIORITIES, Batch, ItemFailure, JobStatus, ProcessingJob, Project, ProjectRole
 from jobs.selectors.core import job_progress
 
 
@@ -39,12 +39,29 @@ class ItemsField(serializers.Field):
         return value
 
 
+class BoundedJSONField(serializers.JSONField):
+    """A JSON field within ZENITH_MAX_JSON_DEPTH: DRF's json.loads of a form field recurses, and
+    a mapping nested a hundred thousand deep was a RecursionError, a 500."""
+
+    def to_internal_value(self, data):
+        from jobs.importing.limits import Budget, check_depth
+
+        budget = Budget()
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError:
+            raise budget.too_deep() from None
+        check_depth(value, budget)
+        return value
+
+
 class SubmitFieldsSerializer(serializers.Serializer):
     """A JSON submission's fields other than its items (those are streamed)."""
 
     project_id = serializers.CharField(max_length=64)
     data_type = serializers.CharField(max_length=64)
-    priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
+    priority = serializers.IntegerField(min_value=PRIORITIES[0], max_value=PRIORITIES[-1], required=False,
+                                        help_text="1 (lowest) to 10 (highest); ZENITH_DEFAULT_PRIORITY when not given.")
     options = serializers.DictField(required=False, default=dict)
     batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False,
                                           help_text="Override the optimizer's batch size.")
@@ -57,15 +74,16 @@ class SubmitJobSerializer(SubmitFieldsSerializer):
 class UploadJobSerializer(serializers.Serializer):
     project_id = serializers.CharField(max_length=64)
     data_type = serializers.CharField(max_length=64)
-    priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
+    priority = serializers.IntegerField(min_value=PRIORITIES[0], max_value=PRIORITIES[-1], required=False,
+                                        help_text="1 (lowest) to 10 (highest); ZENITH_DEFAULT_PRIORITY when not given.")
     file = serializers.FileField(allow_empty_file=True,
                                  help_text="CSV, JSON array or JSON lines; optionally gzip-compressed.")
     format = serializers.ChoiceField(choices=["csv", "json", "jsonl"], required=False,
                                      help_text="Override detection from the file name.")
-    options = serializers.JSONField(required=False, default=dict, help_text="A JSON object of data-type options.")
+    options = BoundedJSONField(required=False, default=dict, help_text="A JSON object of data-type options.")
     batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False,
                                           help_text="Override the optimizer's batch size.")
-    mapping = serializers.JSONField(required=False, help_text="A column mapping (see jobs.importing.mapping).")
+    mapping = BoundedJSONField(required=False, help_text="A column mapping (see jobs.importing.mapping).")
     mapping_name = serializers.SlugField(required=False, help_text="A mapping saved in the project.")
 
     def validate(self, attrs):
@@ -141,7 +159,7 @@ class JobSerializer(serializers.ModelSerializer):
 
     def to_representation(self, job) -> dict:
         """Built by hand: the status endpoint is polled every ~2 s by every open job page, and
-        DRF's per-request field construction was most of its CPU time (measured)."""
+        DRF's per-request field construction was most of its CPU time (docs/performance.md)."""
         progress = self._progress(job)
         data = {name: getattr(job, name) for name in _PLAIN_FIELDS}
         data.update(
@@ -207,26 +225,40 @@ class RetrySerializer(serializers.Serializer):
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    id = serializers.SlugField(max_length=64, required=False)
-    members = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+    id = serializers.SlugField(max_length=57, required=False, help_text=(
+        "The start of the new project's id; a random suffix is always added, so the id returned never "
+        "says whether another project used the same start. Default: from the name."))
+    members = serializers.SerializerMethodField()
+    roles = serializers.SerializerMethodField()
+    role = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
-        fields = ["id", "name", "members", "created_at"]
-        read_only_fields = ["members", "created_at"]
+        fields = ["id", "name", "members", "roles", "role", "created_at"]
+        read_only_fields = ["members", "roles", "role", "created_at"]
+
+    def _memberships(self, project) -> list:
+        # Prefetched by the viewset (memberships__user); sorted here, not by another query.
+        return sorted(project.memberships.all(), key=lambda membership: membership.user.username)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_members(self, project) -> list[str]:
+        return [membership.user.username for membership in self._memberships(project)]
+
+    @extend_schema_field(serializers.DictField(child=serializers.ChoiceField(ProjectRole.choices)))
+    def get_roles(self, project) -> dict[str, str]:
+        return {membership.user.username: membership.role for membership in self._memberships(project)}
+
+    @extend_schema_field(serializers.ChoiceField(ProjectRole.choices, allow_null=True))
+    def get_role(self, project) -> str | None:
+        """The caller's own role (null for an operator who is not a member)."""
+        user = getattr(self.context.get("request"), "user", None)
+        return next((m.role for m in project.memberships.all() if user is not None and m.user_id == user.pk), None)
 
     def validate(self, attrs):
-        if not attrs.get("id"):
-            attrs["id"] = slugify(attrs.get("name", ""))[:64]
-            if not attrs["id"]:
-                raise serializers.ValidationError({"id": "give an id, or a name that has letters or digits"})
-        if Project.objects.filter(id=attrs["id"]).exists():
-            raise serializers.ValidationError({"id": f"a project with id '{attrs['id']}' already exists"})
+        if not slugify(attrs.get("id") or attrs.get("name", "")):
+            raise serializers.ValidationError({"id": "give an id, or a name that has letters or digits"})
         return attrs
-
-
-class MemberSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
 
 
 class PreviewSerializer(UploadJobSerializer):
@@ -237,7 +269,7 @@ class PreviewSerializer(UploadJobSerializer):
 
 class ImportMappingSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=64)
-    mapping = serializers.JSONField()
+    mapping = BoundedJSONField()
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     updated_at = serializers.DateTimeField(read_only=True)
 

@@ -1,4 +1,4 @@
-"""REST API views (seed section 4 on DRF). Thin: parse, authorize, call a service, render."""
+"""REST API views (DRF). Thin: parse, authorize, call a service, render."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from jobs import services
 from jobs.api import serializers as s
+from jobs.api.members import ProjectAccessActions
 from jobs.api.streaming import STREAMED, read_submission
+from jobs.api.throttling import SharedScopedRateThrottle
 from jobs.datatypes import stored_source
-from jobs.errors import BodyTooLarge, SubmissionError
+from jobs.errors import BodyTooLarge
 from jobs.importing.readers import open_records
 from jobs.models import JobStatus, ProcessingJob
+from jobs.selectors import access, status_cache
 from jobs.selectors import core as selectors
-from jobs.selectors import status_cache
+from zenith.infra import csv_safety
 
 
 class Pagination(LimitOffsetPagination):
@@ -60,11 +62,9 @@ def _declared_length(request) -> int:
         return 0
 
 
-def _resolve_project(request, project_id: str):
-    project = selectors.project_for_user(request.user, project_id)
-    if project is None:
-        raise SubmissionError(f"Unknown project '{project_id}' (or you are not a member of it)")
-    return project
+def _resolve_project(request, project_id: str, action: str = access.SUBMIT):
+    """The project a body names: unknown and foreign read the same (400), a role too low is a 403."""
+    return access.project_for(request.user, project_id, action, in_body=True)
 
 
 class JsonErrorsMixin:
@@ -105,7 +105,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     def get_throttles(self):
         if self.action == "submit":
             self.throttle_scope = "submissions"
-            return [ScopedRateThrottle()]
+            return [SharedScopedRateThrottle()]
         return super().get_throttles()
 
     @extend_schema(parameters=[s.JobListQuerySerializer], responses=s.JobSerializer(many=True))
@@ -139,7 +139,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
             with upload.open("rb") as raw:
                 job = services.submit_file(
                     project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
-                    raw=raw, name=upload.name, fmt=data.get("format"), priority=data["priority"],
+                    raw=raw, name=upload.name, fmt=data.get("format"), priority=data.get("priority"),
                     options=data["options"], submitted_by=request.user, batch_size=data.get("batch_size"),
                     correlation_id=getattr(request, "correlation_id", ""))
         elif media_type in ("", "application/json") or media_type.endswith("+json"):
@@ -165,7 +165,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
                 data = form.validated_data
                 return services.submit_project_transactions(
                     project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
-                    priority=data["priority"], options=data["options"], submitted_by=request.user,
+                    priority=data.get("priority"), options=data["options"], submitted_by=request.user,
                     batch_size=data.get("batch_size"), correlation_id=getattr(request, "correlation_id", ""))
             if streamed.fields.get("items") is not STREAMED:
                 # Absent, or not an array: the items field says what is wrong with it.
@@ -178,7 +178,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
             _, records = open_records(streamed.items, fmt="jsonl")
             return services.submit_items(
                 project=_resolve_project(request, data["project_id"]), data_type=data["data_type"],
-                items=records, priority=data["priority"], options=data["options"],
+                items=records, priority=data.get("priority"), options=data["options"],
                 submitted_by=request.user, input_format="items", batch_size=data.get("batch_size"),
                 correlation_id=getattr(request, "correlation_id", ""))
         finally:
@@ -187,7 +187,7 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
 
     @extend_schema(
         request={"multipart/form-data": s.PreviewSerializer},
-        responses={200: inline_serializer("Preview", {
+        responses={200: inline_serializer("PreviewResult", {
             "detected": serializers.DictField(), "mapping": serializers.DictField(allow_null=True),
             "rows": serializers.ListField(child=serializers.DictField())})},
         description="Read the first rows of a file as Zenith would import them (with the detected or given "
@@ -210,7 +210,9 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     @extend_schema(request=None, responses={200: inline_serializer("Cancelled", {"status": serializers.CharField()})})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        job = services.cancel_job(self.get_object().id)
+        job = self.get_object()
+        access.check_job(request.user, job, access.OPERATE)
+        job = services.cancel_job(job.id, actor=request.user)
         status_cache.drop(job.id)
         return Response({"status": job.status})
 
@@ -221,8 +223,10 @@ class BatchJobViewSet(JsonErrorsMixin, mixins.RetrieveModelMixin, viewsets.Gener
     def retry(self, request, pk=None):
         form = s.RetrySerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        job_id = self.get_object().id
-        report = services.retry_job(job_id, scope=form.validated_data["scope"])
+        job = self.get_object()
+        access.check_job(request.user, job, access.OPERATE)
+        job_id = job.id
+        report = services.retry_job(job_id, scope=form.validated_data["scope"], actor=request.user)
         status_cache.drop(job_id)
         return Response({"status": JobStatus.PROCESSING, "dead_batches": report.dead_batches,
                          "rerun_batches": report.rerun_batches, "items": report.items})
@@ -264,7 +268,8 @@ def _failures_csv(job: ProcessingJob, failures) -> StreamingHttpResponse:
         yield writer.writerow(header)
         for failure in failures.values_list("item_index", "item_key", "kind", "error_code", "field", "message",
                                             "batch__number").iterator(chunk_size=2000):
-            yield writer.writerow(failure)
+            # item_key and message carry uploaded text: no cell may open as a formula.
+            yield writer.writerow(csv_safety.row(failure))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="zenith-job-{job.id}-failures.csv"'
@@ -272,19 +277,26 @@ def _failures_csv(job: ProcessingJob, failures) -> StreamingHttpResponse:
 
 
 @extend_schema(tags=["projects"])
-class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-                     viewsets.GenericViewSet):
+class ProjectViewSet(ProjectAccessActions, mixins.ListModelMixin, mixins.CreateModelMixin,
+                     mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ProjectSerializer
     pagination_class = Pagination
 
     def get_queryset(self):
-        return selectors.visible_projects(self.request.user).prefetch_related("members")
+        return selectors.visible_projects(self.request.user).prefetch_related("memberships__user")
+
+    def get_throttles(self):
+        if self.action == "create":
+            self.throttle_scope = "projects"
+            return [SharedScopedRateThrottle()]
+        return super().get_throttles()
 
     def perform_create(self, serializer):
         from jobs.services.projects import create_project
 
-        serializer.instance = create_project(serializer.validated_data["id"], serializer.validated_data["name"],
-                                             self.request.user)
+        created = create_project(name=serializer.validated_data.get("name", ""), creator=self.request.user,
+                                 id_hint=serializer.validated_data.get("id", ""))
+        serializer.instance = self.get_queryset().get(pk=created.pk)
 
     @extend_schema(methods=["get"], responses=s.ImportMappingSerializer(many=True))
     @extend_schema(methods=["post"], request=s.ImportMappingSerializer, responses=s.ImportMappingSerializer)
@@ -294,6 +306,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retr
         project = self.get_object()
         if request.method == "GET":
             return Response(s.ImportMappingSerializer(project.import_mappings.all(), many=True).data)
+        access.require(request.user, project, access.SAVE_MAPPINGS)
         from jobs.services.mappings import save_mapping
 
         form = s.ImportMappingSerializer(data=request.data)
@@ -301,13 +314,3 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retr
         saved = save_mapping(project, form.validated_data["name"], form.validated_data["mapping"], request.user,
                              form.validated_data["description"])
         return Response(s.ImportMappingSerializer(saved).data)
-
-    @extend_schema(request=s.MemberSerializer, responses=s.ProjectSerializer)
-    @action(detail=True, methods=["post"])
-    def members(self, request, pk=None):
-        from jobs.services.projects import add_member
-
-        form = s.MemberSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        project = add_member(self.get_object(), form.validated_data["username"])
-        return Response(s.ProjectSerializer(project).data)

@@ -24,8 +24,9 @@ from jobs.datatypes.registry import DataTypeSpec, get_data_type
 from jobs.engine import breaker, dispatch, optimizer, payloads
 from jobs.errors import AdmissionRefused, NoItems, SubmissionError, TooManyItems
 from jobs.importing.blocks import CsvRun, batched
-from jobs.models import Batch, ProcessingJob, Project
+from jobs.models import PRIORITIES, Batch, ProcessingJob, Project
 from jobs.selectors.core import backlog_totals
+from jobs.services import audit
 from zenith.infra.events import log_event
 from zenith.infra.logging import get_correlation_id
 from zenith.infra.redis import get_redis
@@ -38,8 +39,12 @@ MAX_OPTIONS_BYTES = 64 * 1024
 
 
 def validate_priority(priority: Any) -> int:
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
-        raise SubmissionError(f"priority must be a whole number from 1 to 10, got {priority!r}")
+    """The one check of a job's priority; None means ZENITH_DEFAULT_PRIORITY."""
+    if priority is None:
+        return settings.ZENITH_DEFAULT_PRIORITY
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise SubmissionError(f"priority must be a whole number from {PRIORITIES[0]} to {PRIORITIES[-1]}, "
+                              f"got {priority!r}")
     return priority
 
 
@@ -117,7 +122,7 @@ def submit_job(
     project: Project,
     data_type: str,
     records: Iterable[Any],
-    priority: int = 5,
+    priority: int | None = None,
     options: dict | None = None,
     submitted_by: Any = None,
     input_name: str = "",
@@ -189,6 +194,7 @@ def submit_job(
         }
         job.save(update_fields=["total_items", "total_batches", "input_checksum", "batch_config"])
         dispatch.fill_window(job, pace=False)
+        audit.record_submission(job, submitted_by)
 
     log_event("job.submitted", job, data_type=spec.name, items=total, batches=number, batch_size=config.size,
               priority=priority, project_id=project.pk)

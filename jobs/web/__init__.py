@@ -1,0 +1,1 @@
+"""The server-rendered pages: thin views over jobs.services and jobs.selectors."""

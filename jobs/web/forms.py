@@ -8,20 +8,18 @@ from django.conf import settings
 from jobs.datatypes.registry import known_data_types
 from jobs.errors import InputError
 from jobs.importing import Mapping
-from jobs.models import ImportMapping
-from jobs.selectors.core import visible_projects
+from jobs.importing.limits import loads
+from jobs.models import PRIORITIES, ImportMapping
+from jobs.selectors.core import submittable_projects
 from jobs.web import staged_uploads
 
-DEFAULT_PRIORITY = 5  # as the API's
 EXPIRED = "The file kept from the preview is no longer available (it is kept for an hour); choose it again."
 
 
 class UploadForm(forms.Form):
     project = forms.ModelChoiceField(queryset=None, empty_label=None)
     data_type = forms.ChoiceField(choices=())
-    priority = forms.IntegerField(min_value=1, max_value=10, initial=DEFAULT_PRIORITY, required=False,
-                                  help_text="Optional: 1 (lowest) to 10 (highest), 5 when left empty; "
-                                            "8 and above jump the queue.")
+    priority = forms.IntegerField(min_value=PRIORITIES[0], max_value=PRIORITIES[-1], required=False)
     # Not required by the field: after a preview the file is kept on the server (`staged`).
     file = forms.FileField(allow_empty_file=True, required=False,
                            help_text="CSV/TSV (any common encoding), Excel .xlsx, OFX/QFX, JSON or JSON lines; "
@@ -40,7 +38,12 @@ class UploadForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["project"].queryset = visible_projects(user)
+        default = settings.ZENITH_DEFAULT_PRIORITY
+        self.fields["priority"].initial = default
+        self.fields["priority"].help_text = (f"Optional: 1 (lowest) to 10 (highest), {default} when left empty; "
+                                             "8 and above jump the queue.")
+        # Only projects the user may submit to (and so save mappings in): not those they view.
+        self.fields["project"].queryset = submittable_projects(user)
         self.fields["data_type"].choices = [(name, name) for name in known_data_types()]
         saved = ImportMapping.objects.filter(project__in=self.fields["project"].queryset).order_by("project", "name")
         self.fields["mapping_name"].choices = [("", "(detect, or use the mapping below)")] + [
@@ -48,7 +51,7 @@ class UploadForm(forms.Form):
 
     def clean_priority(self) -> int:
         priority = self.cleaned_data.get("priority")
-        return DEFAULT_PRIORITY if priority is None else priority
+        return settings.ZENITH_DEFAULT_PRIORITY if priority is None else priority
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")
@@ -62,9 +65,11 @@ class UploadForm(forms.Form):
         if not raw:
             return None
         try:
-            value = json.loads(raw)
+            value = loads(raw)  # within ZENITH_MAX_JSON_DEPTH: json.loads recurses
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"The mapping is not valid JSON: {exc.msg} at column {exc.colno}.") from None
+        except InputError as exc:
+            raise forms.ValidationError(f"The mapping: {exc}") from None
         try:
             Mapping.parse(value)
         except InputError as exc:
@@ -76,9 +81,11 @@ class UploadForm(forms.Form):
         if not raw:
             return {}
         try:
-            value = json.loads(raw)
+            value = loads(raw)  # within ZENITH_MAX_JSON_DEPTH: json.loads recurses
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Options are not valid JSON: {exc.msg} at column {exc.colno}.") from None
+        except InputError as exc:
+            raise forms.ValidationError(f"Options: {exc}") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("Options must be a JSON object, e.g. {\"default_currency\": \"EUR\"}.")
         return value

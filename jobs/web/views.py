@@ -1,4 +1,4 @@
-"""The monitor pages (seed section 5, server-rendered): dashboard, jobs, job detail, upload.
+"""The monitor pages (server-rendered): dashboard, jobs, job detail, upload.
 
 Thin views: they read through selectors, act through services, and share the API's
 membership rules (a job of another project is a 404) and its error messages.
@@ -12,6 +12,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,10 +22,10 @@ from django.views.decorators.http import require_POST
 from jobs import services
 from jobs.api.serializers import JobSerializer
 from jobs.datatypes.registry import known_data_types
-from jobs.errors import JobStateError, ZenithError, describe
+from jobs.errors import JobStateError, NotAllowed, ZenithError, describe
 from jobs.models import JobStatus, ProcessingJob
+from jobs.selectors import access, system
 from jobs.selectors import core as selectors
-from jobs.selectors import system
 from jobs.selectors.results import results_preview
 from jobs.services.mappings import preview_upload, save_mapping
 from jobs.web import staged_uploads
@@ -34,10 +35,17 @@ from jobs.web.forms import UploadForm, editable_mapping
 logger = logging.getLogger(__name__)
 
 
-def _job_or_404(request: HttpRequest, job_id) -> ProcessingJob:
+def _job_or_404(request: HttpRequest, job_id, action: str = access.READ) -> ProcessingJob:
+    """The job if the user sees it (404 otherwise, as for one that does not exist), and may do
+    `action` on it (403 otherwise, naming the role needed)."""
     job = selectors.visible_jobs(request.user).filter(id=job_id).first()
     if job is None:
         raise Http404("Job not found")
+    if action != access.READ:
+        try:
+            access.check_job(request.user, job, action)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from None
     return job
 
 
@@ -76,12 +84,14 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "job": job, "progress": selectors.job_progress(job), "batches": batches, "failures": failures,
         "failure_count": job.items_failed, "batch_counts": selectors.batch_status_counts(job),
         "chart": throughput_svg(selectors.throughput_series(job)), "results": results_preview(job),
-        **_actions(job),
+        **_actions(job, request.user),
     })
 
 
-def _actions(job: ProcessingJob) -> dict[str, bool]:
-    """Which buttons the job page offers; the page and its poll decide alike."""
+def _actions(job: ProcessingJob, user) -> dict[str, bool]:
+    """Which buttons the job page offers; the page and its poll decide alike. A viewer gets none."""
+    if not access.may(user, job.project_id, access.OPERATE):
+        return {"can_cancel": False, "can_retry": False}
     return {"can_cancel": not job.is_terminal,
             "can_retry": bool(job.is_finalized and job.status != JobStatus.CANCELLED
                               and (job.items_failed or job.batches_failed))}
@@ -124,16 +134,16 @@ def job_progress(request: HttpRequest, job_id) -> JsonResponse:
     data["is_finalized"] = job.is_finalized
     data["batch_counts"] = selectors.batch_status_counts(job)
     data["status_html"] = _status_html(job.status)
-    data.update(_actions(job))
+    data.update(_actions(job, request.user))
     return JsonResponse(data)
 
 
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
-    job = _job_or_404(request, job_id)
+    job = _job_or_404(request, job_id, access.OPERATE)
     try:
-        job = services.cancel_job(job.id)
+        job = services.cancel_job(job.id, actor=request.user)
         messages.success(request, "Job cancelled: no new batch will start; running batches stop within seconds.")
     except JobStateError as exc:
         messages.error(request, str(exc))
@@ -143,10 +153,10 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
 @login_required
 @require_POST
 def job_retry(request: HttpRequest, job_id) -> HttpResponse:
-    job = _job_or_404(request, job_id)
+    job = _job_or_404(request, job_id, access.OPERATE)
     scope = request.POST.get("scope", "failures")
     try:
-        report = services.retry_job(job.id, scope=scope)
+        report = services.retry_job(job.id, scope=scope, actor=request.user)
         messages.success(request, f"Retrying {report.dead_batches} dead-lettered batch(es) and "
                                   f"{report.rerun_batches} batch(es) with failed items ({report.items} items).")
     except (JobStateError, ValueError) as exc:

@@ -31,7 +31,8 @@ class Command(BaseCommand):
                                                     "--source project.")
         parser.add_argument("--type", dest="data_type", required=True, help="Data type, e.g. transaction.")
         parser.add_argument("--project", required=True, help="Project id (created if missing).")
-        parser.add_argument("--priority", type=int, default=5, help="1 (lowest) to 10 (highest).")
+        parser.add_argument("--priority", type=int, default=None,
+                            help="1 (lowest) to 10 (highest); ZENITH_DEFAULT_PRIORITY when not given.")
         parser.add_argument("--format", choices=["csv", "json", "jsonl"], help="Override format detection.")
         parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                             help="Data-type option, e.g. --option default_currency=EUR (repeatable).")

@@ -1,10 +1,15 @@
 """The batch optimizer (docs/design.md, "Load"): batch size, per-job concurrency and pacing from load.
 
-Rules, as in the original design: CPU < 50 % -> 1.5x the data type's batch size, 4 concurrent batches,
-100 ms between batches; CPU > 80 % -> 0.5x, 2 concurrent, 500 ms; otherwise 1x, 3, 200 ms.
-Less than 2 GB of free memory halves the size again and allows one batch fewer. Concurrency is
-capped by the number of batches. Unlike the original design it never samples CPU itself (two blocking
-seconds per submission): it reads the cached sample from zenith.infra.resources.
+Rules: CPU < 50 % -> 1.5x the data type's batch size, 4 concurrent batches, 100 ms between
+batches; CPU > 80 % -> 1x, 2 concurrent, 500 ms; otherwise 1x, 3, 200 ms. Less than 2 GB of free
+memory halves the size and allows one batch fewer. Concurrency is capped by the number of
+batches. It never samples CPU itself: it reads the cached sample from zenith.infra.resources.
+
+Changed from the original design (docs/design.md, "Load"): a busy CPU shrinks concurrency,
+not the batch size. The original halved batches above 80 % CPU, which multiplies every
+per-batch cost (claim, commit, messages) exactly when the machine has least to spare; fewer
+batches at once relieve the CPU, smaller ones do not. Memory is different: a batch's memory
+is proportional to its size, so low memory still halves it.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def calculate_batch_config(
     if resources.cpu_percent < CPU_THRESHOLD_LOW:
         size, concurrent, delay = int(base_size * 1.5), 4, 100
     elif resources.cpu_percent > CPU_THRESHOLD_HIGH:
-        size, concurrent, delay = int(base_size * 0.5), 2, 500
+        size, concurrent, delay = base_size, 2, 500
     else:
         size, concurrent, delay = base_size, 3, 200
     if resources.memory_available_gb < MEMORY_THRESHOLD_GB:

@@ -507,6 +507,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "rq.worker": {"level": env_str("ZENITH_RQ_LOG_LEVEL", "WARNING")},
         "ofxtools": {"level": "WARNING"},
+        # django-axes logs its version at INFO in every process start (every manage.py command).
+        "axes.apps": {"level": "WARNING"},
     },
 }
 

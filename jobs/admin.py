@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from redis.exceptions import RedisError
 
 from jobs import services
-from jobs.errors import InputError, JobStateError, ZenithError
+from jobs.errors import InputError, JobStateError, ZenithError, sentence
 from jobs.importing import Mapping
 from jobs.models import (
     AuditEntry,
@@ -122,7 +122,7 @@ class ProjectAdmin(admin.ModelAdmin):
                 project_services.remove_member(project=project, username=removed.user.username, actor=request.user)
                 formset.deleted_objects.append(removed)
         except ZenithError as exc:
-            self.message_user(request, f"Members not all changed: {exc}", messages.ERROR)
+            self.message_user(request, f"Members not all changed: {sentence(exc)}", messages.ERROR)
 
 
 class ProblemBatchInline(admin.TabularInline):
@@ -181,7 +181,7 @@ class ProcessingJobAdmin(OperatorActions, admin.ModelAdmin):
                 services.cancel_job(job.id, actor=request.user)
                 done += 1
             except JobStateError as exc:
-                refused.append(f"{str(job.id)[:8]}: {exc}")
+                refused.append(f"{str(job.id)[:8]}: {sentence(exc)}")
         self.message_user(request, f"Cancelled {done} job(s).", messages.SUCCESS)
         if refused:
             self.message_user(request, "Not cancelled: " + "; ".join(refused), messages.ERROR)

@@ -192,6 +192,11 @@ class NoSimilarityIndex(ZenithError):
     code = "no_similarity_index"
 
 
+def sentence(exc: ZenithError) -> str:
+    """The sentence a command or an admin message shows for a refusal (describe's own)."""
+    return exc.detail()
+
+
 def describe(exc: BaseException) -> tuple[int, str, str, dict] | None:
     """(HTTP status, code, sentence, extra fields) for an error about a request; None for
     anything else (a bug or an outage, which the caller must not dress up as a 4xx)."""

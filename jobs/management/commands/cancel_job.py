@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.errors import JobStateError
+from jobs.errors import ZenithError, sentence
 from jobs.management.commands._common import get_job
 from jobs.services import cancel_job
 
@@ -17,8 +17,8 @@ class Command(BaseCommand):
         job = get_job(opts["job_id"])
         try:
             job = cancel_job(job.id)
-        except JobStateError as exc:
-            raise CommandError(str(exc)) from None
+        except ZenithError as exc:
+            raise CommandError(sentence(exc)) from None
         final = "final" if job.completed_at else "running batches are stopping"
         self.stdout.write(f"job {job.id} cancelled ({final}): {job.items_processed:,} processed, "
                           f"{job.items_failed:,} failed, {job.items_skipped:,} skipped")

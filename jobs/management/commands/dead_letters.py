@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.errors import JobStateError
+from jobs.errors import ZenithError, sentence
 from jobs.management.commands._common import get_job
 from jobs.selectors import core as selectors
 from jobs.services import requeue_dead_batches
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             for job_id, ids in by_job.items():
                 try:
                     report = requeue_dead_batches(job_id, ids)
-                except JobStateError as exc:
-                    self.stderr.write(f"job {job_id}: {exc}")
+                except ZenithError as exc:
+                    self.stderr.write(f"job {job_id}: {sentence(exc)}")
                     continue
                 self.stdout.write(f"re-queued {report.dead_batches} batch(es) of job {job_id} ({report.items} items)")

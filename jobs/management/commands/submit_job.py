@@ -14,7 +14,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from jobs.errors import InputError, SubmissionError, UnknownDataType
+from jobs.errors import ZenithError, sentence
 from jobs.management.commands._common import get_job
 from jobs.models import Project
 from jobs.selectors.core import job_progress
@@ -65,8 +65,8 @@ class Command(BaseCommand):
             try:
                 job = submit_project_transactions(project=project, data_type=opts["data_type"],
                                                   priority=opts["priority"], options=options)
-            except (SubmissionError, UnknownDataType) as exc:
-                raise CommandError(str(exc)) from None
+            except ZenithError as exc:
+                raise CommandError(sentence(exc)) from None
             self.stdout.write(f"job {job.id}: {job.total_items:,} stored transactions in {job.total_batches:,} "
                               f"batches of {job.batch_config['size']} ({job.data_type}, priority {job.priority})")
             if opts["follow"]:
@@ -95,8 +95,8 @@ class Command(BaseCommand):
                     return
                 job = submit_file(project=project, data_type=opts["data_type"], raw=raw, name=Path(path).name,
                                   fmt=opts["format"], priority=opts["priority"], options=options)
-            except (InputError, SubmissionError, UnknownDataType) as exc:
-                raise CommandError(str(exc)) from None
+            except ZenithError as exc:
+                raise CommandError(sentence(exc)) from None
         self.stdout.write(f"job {job.id}: {job.total_items:,} items in {job.total_batches:,} batches of "
                           f"{job.batch_config['size']} ({job.data_type}, priority {job.priority})")
         if job.import_details.get("mode") == "mapped":

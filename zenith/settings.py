@@ -310,8 +310,11 @@ ZENITH_BATCH_DELAY_FACTOR = env_float("ZENITH_BATCH_DELAY_FACTOR", 0.0)
 # A message may go on with its job's next batches for this long before giving the worker
 # back to the queues (0 = one batch per message).
 ZENITH_CHAIN_SECONDS = env_float("ZENITH_CHAIN_SECONDS", 5.0)
-# Per-job cap on concurrently queued+running batches; 0 = use the optimizer's choice.
+# Per-job cap on concurrently queued+running batches; 0 = the optimizer's choice, widened to the
+# job's fair share of idle workers (jobs.engine.capacity).
 ZENITH_MAX_CONCURRENT_BATCHES = env_int("ZENITH_MAX_CONCURRENT_BATCHES", 0)
+# How long a process reuses its count of live workers and unfinished jobs per queue.
+ZENITH_CAPACITY_CACHE_SECONDS = env_float("ZENITH_CAPACITY_CACHE_SECONDS", 5.0)
 # Workers are recycled after this many batches  or when
 # their resident memory passes the limit.
 ZENITH_WORKER_MAX_JOBS = env_int("ZENITH_WORKER_MAX_JOBS", 50)

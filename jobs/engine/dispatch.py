@@ -1,8 +1,9 @@
 """Handing batches to RQ: queue choice, priorities, and each job's window of batches.
 
-A job does not push all of its batches into Redis at submission. It keeps a *window*: at most
-`batch_config.concurrent_batches` batches queued or running; each batch that ends (or goes
-to wait for a retry) lets the next pending one in. This is how the per-job concurrency
+A job does not push all of its batches into Redis at submission. It keeps a *window* of
+batches queued or running (`window_size`: the optimizer's choice, widened to the job's share
+of idle workers by jobs.engine.capacity); each batch that ends (or goes to wait for a retry)
+lets the next pending one in. This is how the per-job concurrency
 is held across the whole cluster, and it keeps Redis small (a 1M-item job holds a handful of
 messages, not 2,000), makes cancellation cheap (pending batches were never sent) and makes a
 flushed Redis easy to recover from (the reconciler re-sends what PostgreSQL says is queued).
@@ -32,6 +33,7 @@ from rq import Queue
 
 from jobs import sql
 from jobs.datatypes.registry import DataTypeSpec, get_data_type
+from jobs.engine import capacity
 from jobs.models import ACTIVE_BATCH_STATUSES, Batch, BatchStatus, ProcessingJob
 from zenith.infra.redis import get_redis
 
@@ -119,19 +121,25 @@ class Window:
     kept: int | None = None  # handed to the calling message instead of a message of its own
 
 
+def window_size(job: ProcessingJob, spec: DataTypeSpec | None = None) -> int:
+    """How many of the job's batches may be queued or running now (jobs.engine.capacity)."""
+    spec = spec or get_data_type(job.data_type)
+    return capacity.window_size(job, spec, queue_name(spec.queue, job.priority))
+
+
 def fill_window(job: ProcessingJob, *, pace: bool = True, keep_for: str | None = None,
                 spec: DataTypeSpec | None = None) -> Window:
     """Moves pending batches of `job` to queued until its window is full. Call inside a
     transaction; messages go out when it commits. With `keep_for` (the RQ id of the message
     running now), the first batch is kept for that message to run next (a chain) instead."""
-    cap = max(1, int((job.batch_config or {}).get("concurrent_batches") or 1))
+    spec = spec or get_data_type(job.data_type)
+    cap = window_size(job, spec)
     delay_ms = int((job.batch_config or {}).get("delay_between_batches_ms") or 0) if pace else 0
     not_before = timezone.now() + dt.timedelta(milliseconds=delay_ms) if delay_ms else None
     pick = _pick_postgres if connection.vendor == "postgresql" else _pick_generic
     picked = sorted(pick(job, cap, not_before, keep_for), key=lambda row: row[1])
     if not picked:
         return Window(0)
-    spec = spec or get_data_type(job.data_type)
     kept = None
     # Each at_front push goes onto the head of the queue, so the front batches go in reverse
     # to come out as 1, 2, 3; all in one Redis transaction once this one commits.

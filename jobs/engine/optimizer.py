@@ -30,6 +30,9 @@ class BatchConfig:
     size: int
     concurrent_batches: int
     delay_between_batches_ms: int
+    # True when an operator fixed the window (ZENITH_MAX_CONCURRENT_BATCHES): then it is a hard
+    # cap; otherwise idle workers may widen it (jobs.engine.capacity).
+    fixed_window: bool = False
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -49,12 +52,13 @@ def calculate_batch_config(
         size = int(size * 0.5)
         concurrent = max(1, concurrent - 1)
     size = max(1, size)
-    if settings.ZENITH_MAX_CONCURRENT_BATCHES:
+    fixed = bool(settings.ZENITH_MAX_CONCURRENT_BATCHES)
+    if fixed:
         concurrent = settings.ZENITH_MAX_CONCURRENT_BATCHES
     if total_items is not None:
         concurrent = cap_concurrency(concurrent, total_items, size)
     delay = int(delay * settings.ZENITH_BATCH_DELAY_FACTOR)
-    return BatchConfig(size=size, concurrent_batches=concurrent, delay_between_batches_ms=delay)
+    return BatchConfig(size=size, concurrent_batches=concurrent, delay_between_batches_ms=delay, fixed_window=fixed)
 
 
 def cap_concurrency(concurrent: int, total_items: int, size: int) -> int:

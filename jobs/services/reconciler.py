@@ -169,8 +169,7 @@ def _refill_windows() -> int:
     from django.db import transaction
 
     for job in jobs[:500]:
-        cap = int((job.batch_config or {}).get("concurrent_batches") or 1)
-        if job.active >= cap:
+        if job.active >= dispatch.window_size(job):
             continue
         with transaction.atomic():
             refilled += dispatch.fill_window(job, pace=False).queued

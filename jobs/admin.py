@@ -7,12 +7,13 @@ lets a user in."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
 
 from jobs import services
@@ -25,6 +26,7 @@ from jobs.models import (
     BatchStatus,
     EntityName,
     Finding,
+    FindingReview,
     ImportMapping,
     ItemFailure,
     ProcessingJob,
@@ -35,6 +37,7 @@ from jobs.models import (
     Transaction,
 )
 from jobs.selectors import access
+from jobs.selectors import findings as review_selectors
 from jobs.services import mappings as mapping_services
 from jobs.services import projects as project_services
 
@@ -310,6 +313,42 @@ class FindingAdmin(ReadOnlyResultAdmin):
     list_display = ("job", "rule", "severity", "external_id", "amount", "currency", "explanation")
     list_filter = ("rule", "severity")
     search_fields = ("job__id", "external_id", "explanation")
+    readonly_fields = ("review_history",)
+
+    @admin.display(description="review history")
+    def review_history(self, finding: Finding) -> str:
+        """The finding's reviews (jobs.models.reviews: by project, rule and external id), newest first."""
+        reviews = review_selectors.review_history(finding)
+        if not reviews:
+            return "Not reviewed."
+        url = reverse("admin:jobs_findingreview_changelist") + "?" + urlencode(
+            {"project__id__exact": reviews[0].project_id, "rule__exact": finding.rule, "q": finding.external_id})
+        items = format_html_join("", "<li>{} {}: {} ({})</li>", (
+            (f"{r.at:%Y-%m-%d %H:%M}", r.reviewer_name, r.get_state_display(), r.note or "no note") for r in reviews))
+        return format_html('<ol>{}</ol><a href="{}">All {} in the review log</a>', items, url, len(reviews))
+
+
+@admin.register(FindingReview)
+class FindingReviewAdmin(admin.ModelAdmin):
+    """Read-only: reviews are written by jobs.services.reviews (with their audit entry) and
+    never edited or deleted; the latest review of a finding is its current state."""
+
+    list_display = ("at", "project", "rule", "external_id", "state", "reviewer_name", "note")
+    list_filter = ("state", "rule", "project")
+    search_fields = ("external_id", "reviewer_name", "note")
+    date_hierarchy = "at"
+    ordering = ("-at", "-id")
+    readonly_fields = [f.name for f in FindingReview._meta.fields]
+    list_select_related = ("project",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(StatementMatch)

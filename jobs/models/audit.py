@@ -1,7 +1,8 @@
 """The audit log: who submitted, cancelled, retried or re-queued work, changed a project's
-members or saved a mapping, and when. Written by the services (jobs.services.audit), so the
-API, the pages, admin actions and manage.py commands all leave the same entry; read by a
-project's owners (`GET /api/v1/projects/{id}/audit/`) and in the admin, where it is read-only.
+members, saved a mapping or reviewed a finding, and when. Written by the services
+(jobs.services.audit), so the API, the pages, admin actions and manage.py commands all leave
+the same entry; read by a project's owners (`GET /api/v1/projects/{id}/audit/`) and in the
+admin, where it is read-only.
 
 Entries outlive what they name: the user and the project are kept by name as well, so
 deleting either leaves the entry readable (its foreign key becomes null)."""
@@ -27,6 +28,7 @@ class AuditAction(models.TextChoices):
     MAPPING_SAVED = "mapping.saved", "Mapping saved"
     MAPPING_DELETED = "mapping.deleted", "Mapping deleted"
     BREAKER_FORCED = "breaker.forced", "Circuit breaker forced"
+    FINDING_REVIEWED = "finding.reviewed", "Finding reviewed"
 
 
 class AuditEntry(models.Model):
@@ -40,7 +42,8 @@ class AuditEntry(models.Model):
                                 related_name="audit_entries")
     project_key = models.CharField(max_length=64, blank=True, default="")  # the project's id, kept
     action = models.CharField(max_length=32, choices=AuditAction.choices)
-    # What the action was done to: "job:<id>", "user:<username>", "mapping:<name>", "breaker:<type>".
+    # What the action was done to: "job:<id>", "user:<username>", "mapping:<name>", "breaker:<type>",
+    # "finding:<rule>:<transaction external id>".
     target = models.CharField(max_length=255, blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
 

@@ -2,7 +2,8 @@
 pages and the admin (docs/operations.md, "Accounts and roles").
 
 - A project's members each have a role: a viewer reads; an analyst also submits, cancels,
-  retries, re-queues and saves mappings; an owner also manages members and reads the audit log.
+  retries, re-queues, saves mappings and reviews findings; an owner also manages members and
+  reads the audit log.
 - Operator powers are explicit Django permissions, checked for staff accounts only (the
   admin's own rule: staff lets a user in, permissions say what they may do):
   `jobs.operate_all_projects` reads every project and cancels, retries or re-queues any job;
@@ -25,6 +26,7 @@ OPERATE = "cancel, retry or re-queue jobs"
 SAVE_MAPPINGS = "save mappings"
 MANAGE_MEMBERS = "manage members"
 READ_AUDIT = "read the audit log"
+REVIEW = "review findings"
 
 # The lowest role that may do each action.
 NEEDED_ROLE = {
@@ -34,6 +36,7 @@ NEEDED_ROLE = {
     SAVE_MAPPINGS: ProjectRole.ANALYST,
     MANAGE_MEMBERS: ProjectRole.OWNER,
     READ_AUDIT: ProjectRole.OWNER,
+    REVIEW: ProjectRole.ANALYST,
 }
 RANK = {ProjectRole.VIEWER: 0, ProjectRole.ANALYST: 1, ProjectRole.OWNER: 2}
 # What `jobs.operate_all_projects` allows in a project its holder is not an owner of.

@@ -211,6 +211,7 @@ _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
 _TEXT_DATE = re.compile(r"^(\d{1,2})[\s\-]([A-Za-z]{3})[A-Za-z]*[\s\-,]+(\d{2}|\d{4})$")
 _TEXT_DATE_US = re.compile(r"^([A-Za-z]{3})[A-Za-z]*\s+(\d{1,2}),?\s+(\d{4})$")
+_TRAILING_TIME = re.compile(r"[ T]+\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[AaPp][Mm])?$")
 
 
 def parse_date(value: Any, *, day_first: bool | None = None, date_format: str | None = None,
@@ -232,6 +233,9 @@ def parse_date(value: Any, *, day_first: bool | None = None, date_format: str | 
         if date_format:
             return dt.datetime.strptime(text, date_format).date()
         match = _ISO_DATE.match(text)
+        if not (match and (len(text) == 10 or text[10] in "T ")):
+            text = _TRAILING_TIME.sub("", text)  # "03.02.2021 13:12": the day is the date
+            match = _ISO_DATE.match(text)
         if match and (len(text) == 10 or text[10] in "T "):
             return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         match = _YMD.match(text)
@@ -277,12 +281,18 @@ def _expand_year(year: str) -> int:
     return 2000 + two if two < 70 else 1900 + two
 
 
+MISSING_CURRENCY = ("currency is required and the record names none: set the project's base currency, "
+                    "or give \"default_currency\" in the mapping or the job's options (e.g. "
+                    "\"default_currency\": \"EUR\"), or map the file's currency column")
+
+
 def parse_currency(value: Any, *, default: str | None = None, field: str = "currency") -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         if default:
             value = default
         else:
-            raise RecordRejected(f"missing_{field}", f"{field} is required", field)
+            message = MISSING_CURRENCY if field == "currency" else f"{field} is required"
+            raise RecordRejected(f"missing_{field}", message, field)
     if not isinstance(value, str):
         raise RecordRejected(f"invalid_{field}", f"{field} must be a three-letter code", field)
     text = value.strip()

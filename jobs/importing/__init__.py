@@ -3,6 +3,7 @@
 Where each part lives:
 - `readers`: JSON and JSON lines read as streams, formats told from names, binary refused;
 - `sources`: rows out of delimited text, spreadsheets and OFX (encoding, preamble, header row);
+- `statements`: SWIFT MT940 and ISO 20022 CAMT.053 statements;
 - `headers` and `mapping`: which column feeds which Zenith field;
 - `values`: whole-column decisions for dates and numbers;
 - `rows`: rows into records, one row at a time, the same on the upload and on a worker;
@@ -13,7 +14,8 @@ Where each part lives:
 
 from jobs.errors import InputError
 from jobs.importing.mapping import Mapping
-from jobs.importing.opening import Import, map_records, open_import, preview
+from jobs.importing.opening import RECORD_IDS, Import, expects_transactions, map_records, open_import, preview
 from jobs.importing.rows import DECIDE_ROWS, RowForm
 
-__all__ = ["DECIDE_ROWS", "Import", "InputError", "Mapping", "RowForm", "map_records", "open_import", "preview"]
+__all__ = ["DECIDE_ROWS", "RECORD_IDS", "Import", "InputError", "Mapping", "RowForm", "expects_transactions",
+           "map_records", "open_import", "preview"]

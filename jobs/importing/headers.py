@@ -1,7 +1,7 @@
 """Header synonyms: which column of a bank or ledger export holds which Zenith field.
 
 Compared after normalisation (case, accents, punctuation and spaces removed), in English,
-German, French and Spanish, as banks and accounting systems write them. Each field's list
+German, French, Spanish, Italian, Dutch and Portuguese, as banks and accounting systems write them. Each field's list
 is in order of preference: when two columns name the same field, the better name wins
 (Chase's "Description" over its "Details", which holds DEBIT/CREDIT; a Sparkasse's
 "Verwendungszweck" over its "Buchungstext", which holds the booking type).
@@ -21,43 +21,75 @@ from jobs.datatypes.fields import ISO_4217
 SYNONYMS: dict[str, list[str]] = {
     "id": ["id", "transaction id", "transactionid", "txn id", "fitid", "unique id", "entry id", "journal id",
            "buchungsnummer", "buchungs id", "transaktions id", "transaktionsnummer", "identifiant",
-           "numero de transaction", "id transaccion", "numero de operacion", "numero de movimiento"],
+           "numero de transaction", "id transaccion", "numero de operacion", "numero de movimiento",
+           "id transazione", "id operazione", "transactie id", "id transacao"],
     "date": ["date", "transaction date", "booking date", "posting date", "post date", "posted date", "posting",
-             "posted", "trans date", "entry date",
-             "buchungstag", "buchungsdatum", "buchung", "datum", "umsatztag",
+             "posted", "trans date", "entry date", "journal date", "journaldate", "created", "created at",
+             "date created", "completed date", "started date",
+             "buchungstag", "buchungsdatum", "buchung", "datum", "umsatztag", "belegdatum",
              "date operation", "date de l operation", "date d operation", "date comptable",
              "date de comptabilisation",
              "fecha", "fecha operacion", "fecha de operacion", "fecha contable", "fecha de la operacion",
-             "fecha movimiento"],
+             "fecha movimiento",
+             "data", "data operazione", "data contabile", "data registrazione", "data movimento",
+             "transactiedatum", "boekdatum", "boekingsdatum",
+             "data lancamento", "data do movimento", "data de lancamento", "data mov", "data operacao",
+             "transaktionsdatum", "bokforingsdatum", "bokforingsdag", "reskontradatum"],
     "value_date": ["value date", "valuta", "valutadatum", "wertstellung", "wertstellungsdatum", "wert",
-                   "date de valeur", "date valeur", "fecha valor", "fecha de valor"],
-    "amount": ["amount", "transaction amount", "net amount", "value", "betrag", "umsatz", "montant",
-               "montant de l operation", "importe", "monto", "cantidad"],
+                   "date de valeur", "date valeur", "fecha valor", "fecha de valor", "data valuta",
+                   "rentedatum", "data valor", "data de valor"],
+    "amount": ["amount", "transaction amount", "net amount", "value", "total", "betrag", "umsatz", "montant",
+               "montant de l operation", "importe", "monto", "cantidad", "importo", "bedrag", "valor",
+               "montante", "importo eur", "belopp"],
     "debit": ["debit", "debits", "debit amount", "withdrawal", "withdrawals", "withdrawal amount", "paid out",
               "money out", "outflow", "soll", "belastung", "lastschrift", "ausgang", "ausgaben", "retrait",
-              "debito", "cargo", "cargos", "debe", "salida"],
+              "debito", "cargo", "cargos", "debe", "salida", "uscite", "addebiti", "addebito", "af",
+              "debet", "saida", "saidas", "debitos"],
     "credit": ["credit", "credits", "credit amount", "deposit", "deposits", "deposit amount", "paid in", "money in",
                "inflow", "haben", "gutschrift", "eingang", "einnahmen", "depot", "credito", "abono", "abonos",
-               "haber", "entrada"],
-    "currency": ["currency", "currency code", "ccy", "waehrung", "wahrung", "devise", "monnaie", "moneda", "divisa"],
+               "haber", "entrada", "entrate", "accrediti", "accredito", "bij", "entradas", "creditos"],
+    "currency": ["currency", "currency code", "ccy", "waehrung", "wahrung", "devise", "monnaie", "monn",
+                 "moneda", "divisa", "munt", "moeda", "currency iso"],
     "description": ["description", "transaction description", "purpose", "memo", "narrative", "transaction details",
-                    "details", "text",
+                    "details", "text", "reason", "remarks", "notes",
                     "verwendungszweck", "beschreibung", "buchungstext", "buchungsdetails",
                     "libelle", "libelle operation", "libelle de l operation", "motif", "detail",
-                    "concepto", "descripcion", "detalle", "observaciones"],
+                    "concepto", "descripcion", "detalle", "observaciones",
+                    "descrizione", "causale", "descrizione operazione", "dettagli",
+                    "omschrijving", "mededelingen",
+                    "descricao", "historico", "descritivo"],
     "counterparty": ["counterparty", "payee", "payer", "beneficiary", "merchant", "vendor", "party", "name",
+                     "partner name", "merchant name", "payee name", "counterparty name", "recipient",
                      "beguenstigter zahlungspflichtiger", "auftraggeber empfaenger", "zahlungsempfaenger",
                      "empfaenger", "empfanger", "beguenstigter", "begunstigter", "auftraggeber",
-                     "zahlungspflichtiger", "name zahlungsbeteiligter",
-                     "beneficiaire", "tiers", "contrepartie", "beneficiario", "ordenante", "contraparte"],
+                     "zahlungspflichtiger", "name zahlungsbeteiligter", "zahlungsempfaenger in",
+                     "zahlungspflichtige r",
+                     "beneficiaire", "tiers", "contrepartie", "beneficiario", "ordenante", "contraparte",
+                     "controparte", "naam tegenpartij", "tegenpartij", "naam", "naam omschrijving",
+                     "beneficiario ordinante"],
     "reference": ["reference", "ref", "check number", "cheque number", "check no", "check or slip",
                   "document", "doc no",
                   "referenz", "kundenreferenz", "kundenreferenz end to end", "mandatsreferenz",
                   "belegnummer", "beleg", "belegnr", "reference operation", "referencia",
-                  "numero de documento"],
-    "account": ["account", "account number", "iban", "konto", "kontonummer", "auftragskonto", "compte",
-                "numero de compte", "cuenta", "numero de cuenta"],
+                  "numero de documento", "riferimento", "referentie", "betalingskenmerk"],
+    # The holder's own account. The counterparty's ("IBAN" next to a payee, "Kontonummer/IBAN",
+    # "Tegenrekening") is not it, so those names are not here (issue 19).
+    "account": ["account", "account number", "auftragskonto", "own account", "account name", "konto",
+                "eigenes konto", "compte", "numero de compte", "cuenta", "numero de cuenta", "rekening",
+                "rekeningnummer", "conto", "numero conto", "conta"],
 }
+
+# A column that says whether an unsigned amount is a debit or a credit (issue 19, sign from a
+# type column): its values must be DIRECTION_VALUES for it to count.
+DIRECTION_NAMES = ["debit credit", "debitcredit", "credit debit", "d c", "dc", "c d", "cr dr", "dr cr", "db cr",
+                   "af bij", "bij af", "soll haben", "s h", "sh", "direction", "richtung", "sens", "segno",
+                   "type", "transaction type", "typ", "buchungsart", "debit credit indicator", "cdtdbtind",
+                   "credit debit indicator", "tipo", "tipo movimento", "in out", "d k"]
+DEBIT_VALUES = frozenset({"debit", "d", "dr", "db", "deb", "s", "soll", "af", "out", "dbit", "withdrawal",
+                          "payment", "belastung", "lastschrift", "addebito", "uscita", "debito", "cargo", "debet",
+                          "-"})
+CREDIT_VALUES = frozenset({"credit", "c", "cr", "h", "haben", "bij", "in", "crdt", "deposit", "gutschrift",
+                           "accredito", "entrata", "credito", "abono", "+", "k"})
 
 # normalised name -> (field, rank); a lower rank is a better name for its field
 _INDEX: dict[str, tuple[str, int]] = {}
@@ -69,6 +101,9 @@ for _field, _names in SYNONYMS.items():
 _WITH_CURRENCY = re.compile(
     r"^(?P<name>.*?\S)\s*(?:[(\[]\s*(?:in\s+)?(?P<code1>[A-Za-z]{3}|euros?|[€$£¥])\s*[)\]]"
     r"|\s(?:in\s+)?(?P<code2>[A-Za-z]{3}|euros?|[€$£¥]))\s*$", re.IGNORECASE)
+_DIRECTIONS: dict[str, int] = {}
+for _rank, _name in enumerate(DIRECTION_NAMES):
+    _DIRECTIONS.setdefault(re.sub(r"[^a-z0-9]", "", _name), _rank)
 _DUPLICATE = re.compile(r"^(?P<base>.*\S) \((?P<n>\d+)\)$")
 
 
@@ -95,6 +130,37 @@ def match(header: str) -> tuple[str, int] | None:
             if base in _INDEX:
                 return _INDEX[base]
     return None
+
+
+def currency_of(header: str) -> str | None:
+    """The ISO 4217 code a column header names for its values ("Amount (EUR)", "Betrag EUR",
+    "Montant (€)"), or None."""
+    found = _WITH_CURRENCY.match(str(header).strip())
+    if not found or normalize(found.group("name")) not in _INDEX:
+        return None
+    code = found.group("code1") or found.group("code2")
+    if code.lower() in ("euro", "euros") or code == "€":
+        return "EUR"
+    symbols = {"$": "USD", "£": "GBP", "¥": "JPY"}
+    if code in symbols:
+        return symbols[code]
+    return code.upper() if code.upper() in ISO_4217 else None
+
+
+def direction_rank(header: str) -> int | None:
+    """Whether a column header may name the debit/credit indicator of unsigned amounts: its
+    rank (lower: a more specific name than "Type"), or None."""
+    return _DIRECTIONS.get(normalize(header))
+
+
+def direction_of(value: str) -> int:
+    """-1 for a debit marker, +1 for a credit one, 0 for anything else."""
+    text = str(value).strip().lower().rstrip(".")
+    if text in DEBIT_VALUES:
+        return -1
+    if text in CREDIT_VALUES:
+        return 1
+    return 0
 
 
 def field_for(header: str) -> str | None:

@@ -10,6 +10,7 @@ A mapping in JSON:
      "day_first": true, "date_format": "%d.%m.%y",  # either; date_format wins
      "decimal_separator": ",", "thousands_separator": ".",
      "sign": "inverted",                            # sign: amounts are debits-positive
+     "direction": "Af Bij", "debit_values": ["Af"], # unsigned amounts signed by a debit/credit column
      "default_currency": "EUR", "header_row": 5, "has_header": true,
      "delimiter": ";", "encoding": "cp1252", "sheet": "Umsaetze"}
 
@@ -24,6 +25,11 @@ column number. A name the header repeats is read as "Name", "Name (2)", ... (the
 "columns" of a preview show them); a repeated date, amount or id column must be mapped so.
 Keys outside "columns" that name Zenith fields are read as columns too, so
 `--map date=Buchungstag` and {"date": "Buchungstag"} both work.
+
+"direction" names a column that says whether each unsigned amount is a debit or a credit
+(D/C, S/H, Soll/Haben, Af/Bij, debit/credit); without "debit_values" its usual debit markers
+are recognised. Such a column is also detected, by its header and its values, when every
+amount is unsigned.
 """
 
 from __future__ import annotations
@@ -33,12 +39,12 @@ from typing import Any
 
 from jobs.errors import InputError
 
-FIELDS = ("id", "date", "value_date", "amount", "debit", "credit", "currency", "account", "counterparty",
-          "description", "reference")
+FIELDS = ("id", "date", "value_date", "amount", "debit", "credit", "direction", "currency", "account",
+          "counterparty", "description", "reference")
 FINANCIAL = {"date", "amount", "debit", "credit"}
 CANONICAL = {"id", "date", "amount", "currency", "account", "counterparty", "description", "reference"}
 _RULES = {"constants", "day_first", "date_format", "decimal_separator", "thousands_separator", "sign",
-          "default_currency", "header_row", "has_header", "delimiter", "encoding", "sheet"}
+          "default_currency", "header_row", "has_header", "delimiter", "encoding", "sheet", "debit_values"}
 THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
 
 
@@ -57,6 +63,7 @@ class Mapping:
     delimiter: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    debit_values: list[str] | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> Mapping:
@@ -123,6 +130,14 @@ class Mapping:
             except LookupError:
                 raise InputError(f"unknown encoding {mapping.encoding!r}") from None
         mapping.sheet = raw.get("sheet") or None
+        debit_values = raw.get("debit_values")
+        if debit_values is not None:
+            if (not isinstance(debit_values, list) or not debit_values
+                    or not all(isinstance(v, str) and v.strip() for v in debit_values)):
+                raise InputError("mapping.debit_values must be a list of the texts that mark a debit, e.g. [\"D\"]")
+            if "direction" not in columns:
+                raise InputError("mapping.debit_values needs \"direction\": the column holding those texts")
+            mapping.debit_values = [v.strip() for v in debit_values]
         return mapping
 
     def as_dict(self) -> dict:
@@ -136,6 +151,8 @@ class Mapping:
     def is_empty(self) -> bool:
         return not self.as_dict()
 
+
+_WEAK_AMOUNT = {"value", "total"}
 
 # Two same-named columns that would both be read as one of these cannot be told apart: the
 # upload is refused until a mapping names one. Others (ING's two "Währung") are resolved.
@@ -175,11 +192,25 @@ def detect_columns(header: list[str], settled: set[str] | frozenset[str] = froze
         if len(twins) > 1:
             duplicated[field] = [name for _, name in twins]
         found_columns[field] = best[0][1]
+    if "amount" in found_columns and "debit" in found_columns and "credit" in found_columns \
+            and headers.normalize(headers.base_name(found_columns["amount"], header)) in _WEAK_AMOUNT:
+        # "Value" or "Total" beside a debit and a credit column is a value date or a running
+        # total (PostFinance's "Value"), not the amount.
+        del found_columns["amount"]
+        duplicated.pop("amount", None)
     if "amount" in found_columns and ("debit" in found_columns or "credit" in found_columns):
         # "Betrag" next to "Soll"/"Haben": the signed amount is enough
         for field in ("debit", "credit"):
             found_columns.pop(field, None)
             duplicated.pop(field, None)
+    if "debit" not in found_columns and "credit" not in found_columns:
+        # A debit/credit indicator beside one amount column: used only if its values and the
+        # amounts' lack of signs say so (jobs.importing.rows.decide).
+        taken = set(found_columns.values())
+        ranked = [(rank, position, name) for position, name in enumerate(header) if name not in taken
+                  and (rank := headers.direction_rank(headers.base_name(name, header))) is not None]
+        if ranked:
+            found_columns["direction"] = min(ranked)[2]
     money = amount_column if amount_column in header else found_columns.get("amount")
     for field, names in list(duplicated.items()):
         if field in _MUST_BE_UNIQUE and field not in settled:

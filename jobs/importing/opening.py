@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from jobs.errors import InputError
-from jobs.importing import blocks, sources
+from jobs.importing import blocks, headers, sources, statements
 from jobs.importing.limits import Budget, Inflated
 from jobs.importing.mapping import CANONICAL, FINANCIAL, Mapping, resolve
 from jobs.importing.readers import format_from_name, open_records
@@ -50,6 +50,25 @@ from jobs.importing.rows import (
 from jobs.importing.values import to_decimal, to_iso_date
 
 HINTS = ("day_first", "date_format", "decimal_separator")  # job options that also pin a canonical file's reading
+STATEMENTS = {"ofx": sources.ofx_records, "mt940": statements.mt940_records, "camt": statements.camt_records}
+STATEMENT_IDS = "the statement's transaction references, within their account (<account>/<reference>)"
+RECORD_IDS = ("the records' own ids when the first record carries one (then every record must); otherwise "
+              "derived from each record's own text and its occurrence")
+TRANSACTION_TYPES = ("transaction", "analysis", "reconciliation")
+
+
+def expects_transactions(data_type: str) -> bool:
+    """Whether a data type's records are dated amounts, read from a table's date and amount
+    columns (the built-in ones, and any whose handler is the transaction handler's kind)."""
+    if data_type in TRANSACTION_TYPES:
+        return True
+    from jobs.datatypes.registry import get_data_type
+    from jobs.datatypes.transaction import TransactionHandler
+
+    try:
+        return isinstance(get_data_type(data_type).handler, TransactionHandler)
+    except Exception:
+        return False
 
 
 @dataclasses.dataclass
@@ -75,7 +94,7 @@ class Import:
 
 def detect_format(raw: IO[bytes], name: str, fmt: str | None) -> str:
     lowered = (name or "").lower().removesuffix(".gz")
-    head = raw.peek(64)[:64] if hasattr(raw, "peek") else b""
+    head = raw.peek(4096)[:4096] if hasattr(raw, "peek") else b""
     if fmt:
         return fmt
     by_name = format_from_name(name)
@@ -86,11 +105,16 @@ def detect_format(raw: IO[bytes], name: str, fmt: str | None) -> str:
     elif lowered.endswith(".txt"):
         by_name = "csv"
     is_zip = head.startswith(b"PK\x03\x04")
+    # Blank lines may come before an OFX header (issue 19): judged on what follows them.
     stripped = head.lstrip(b"\xef\xbb\xbf \r\n\t")
-    is_ofx = stripped.startswith((b"OFXHEADER", b"<OFX", b"<?xml")) and (b"OFX" in head)
+    is_ofx = stripped.startswith((b"OFXHEADER", b"<OFX", b"<?xml", b"<?OFX")) and (b"OFX" in stripped[:512])
     if by_name == "xlsx" and not is_zip:
         raise InputError(f"the file {name} is named like an Excel workbook but is not one")
-    if by_name is None:
+    if by_name in (None, "csv", "json") and not is_zip and not is_ofx:
+        statement = statements.sniff(head, name)
+        if statement:
+            return statement
+    if by_name is None or (by_name == "csv" and is_ofx):
         return "xlsx" if is_zip else "ofx" if is_ofx else "sniff"
     return by_name
 
@@ -140,7 +164,7 @@ def _reopenable(raw: IO[bytes], name: str, budget: Budget) -> Callable[[], io.Bu
 
 
 def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping: Any = None,
-                options: dict | None = None) -> Import:
+                options: dict | None = None, expects_transactions: bool = False) -> Import:
     """Records and what was detected. Structural problems raise InputError (the request is
     refused); bad values are left for the data type's handler to reject record by record.
 
@@ -150,21 +174,26 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
     removed from `options`, so the handler does not read the normalised values with them again.
 
     All of it, records included, is read within one `Budget` (jobs.importing.limits) that
-    starts here: over a limit is a LimitExceeded naming it."""
+    starts here: over a limit is a LimitExceeded naming it.
+
+    `expects_transactions`: the data type reads dated amounts (expects_transactions()), so a
+    table in which no date or amount column is found is refused with the file-level
+    diagnosis (the columns considered, the mapping line that would fix it) instead of
+    failing every row for a missing id."""
     spec = mapping if isinstance(mapping, Mapping) else Mapping.parse(mapping)
     if not hasattr(raw, "seek") or not raw.seekable():
         raise InputError("the upload must be a seekable file")
     budget = Budget()
     reopen = _reopenable(raw, name, budget)
     kind = detect_format(reopen(), name, fmt)
-    if kind == "ofx":
-        records = sources.ofx_records(reopen(), budget)
-        return Import("ofx", _apply_json_mapping(records, spec, derive="blank"),
-                      {"format": "ofx", "mode": "statement"})
+    if kind in STATEMENTS:
+        records = STATEMENTS[kind](reopen(), budget)
+        return Import(kind, _apply_json_mapping(records, spec),
+                      {"format": kind, "mode": "statement", "id": STATEMENT_IDS})
     if kind in ("json", "jsonl") or (kind == "sniff" and _looks_like_json(reopen())):
         real, records = open_records(reopen(), name=name, fmt=None if kind == "sniff" else kind, budget=budget)
-        detected = {"format": real, "mode": "mapped" if not spec.is_empty else "canonical"}
-        return Import(real, _apply_json_mapping(records, spec, derive="absent"), detected)
+        detected = {"format": real, "mode": "mapped" if not spec.is_empty else "canonical", "id": RECORD_IDS}
+        return Import(real, _apply_json_mapping(records, spec, derive=True), detected)
     if kind == "sniff":
         kind = "csv"
     if kind == "csv":
@@ -185,16 +214,22 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         if first.header is None or exc.line is not None:
             raise
         raise InputError(str(exc), first.header_row) from None
+    header = first.header
+    canonical_positions = {field: pos for field, pos in positions.items() if field != "direction"}
+    canonical = (spec.is_empty and header is not None and canonical_positions
+                 and all(header[pos] == field for field, pos in canonical_positions.items())
+                 and set(canonical_positions) <= CANONICAL)
+    if canonical:
+        positions = canonical_positions
     detected = {"format": kind, "encoding": first.encoding, "delimiter": first.delimiter,
-                "header_row": first.header_row if first.header else None, "columns": first.header or [],
-                "mapping": {field: (first.header[pos] if first.header else pos + 1)
+                "header_row": first.header_row if header else None, "columns": header or [],
+                "mapping": {field: (header[pos] if header else pos + 1)
                             for field, pos in sorted(positions.items(), key=lambda item: item[1])}}
     if kind == "xlsx":
         detected.pop("delimiter")
-    canonical = (spec.is_empty and first.header is not None and positions
-                 and all(first.header[pos] == field for field, pos in positions.items())
-                 and set(positions) <= CANONICAL)
     financial = bool(set(positions) & FINANCIAL)
+    if not financial and expects_transactions and header is not None:
+        raise InputError(diagnosis_sentence(header, positions, _sample_rows(table)), first.header_row)
     if financial:
         spec = _with_hints(spec, options, detected)
     if canonical and financial:
@@ -215,8 +250,14 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         return Import(kind, pass_through(first, positions), detected)
     columns = column_deciders(first, positions)
     observe(columns, first.rows, positions, dates=not spec.date_format, max_rows=_max_rows())
-    decisions = decide(columns, positions, spec)
+    header_currencies = ({field: headers.currency_of(header[pos]) for field, pos in positions.items()
+                          if field in ("amount", "debit", "credit")} if header else {})
+    decisions = decide(columns, positions, spec, header_currencies, first.preamble)
+    if "direction" in positions and decisions["direction"] is None:
+        positions.pop("direction")
+        detected["mapping"].pop("direction", None)
     detected.update(mode="mapped", **decisions["detected"])
+    detected["diagnosis"] = diagnose(header, positions, detected, spec, options)
     return Import(kind, mapped(table(), positions, spec, decisions), detected)
 
 
@@ -262,18 +303,24 @@ def _reject_binary(stream, name: str) -> None:
     reject_binary(head, name, encoding=sources.detect_encoding(head))
 
 
-def map_records(records: Iterator[dict], mapping: Any) -> Iterator[dict]:
-    """Applies an explicit mapping to records that are already objects (JSON submissions)."""
+def map_records(records: Iterator[dict], mapping: Any = None) -> Iterator[dict]:
+    """Records sent as JSON objects (a JSON body's `items`): an explicit mapping applied, and
+    ids by the same rule as a JSON file's (`_apply_json_mapping`)."""
     spec = mapping if isinstance(mapping, Mapping) else Mapping.parse(mapping)
-    return _apply_json_mapping(iter(records), spec)
+    return _apply_json_mapping(iter(records), spec, derive=True)
 
 
-def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: str | None = None) -> Iterator[dict]:
+def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: bool = False) -> Iterator[dict]:
     """Records that are already objects: rename mapped keys, apply the explicit value rules.
-    `derive`: give records with a date or amount but no id a derived one, when the id key is
-    "absent" (JSON: a record that carries an id key has chosen its id) or "blank" (OFX)."""
+
+    With `derive`, ids follow one rule, the same for a JSON or JSON-lines file and a JSON
+    body's items (docs/design.md, "Errors"; issue 19): the dataset carries ids when its first
+    record with a date or an amount has an id. Then every such record must have one (one
+    without fails alone, with the reason); otherwise each record without an id gets one
+    derived from its own text as sent (before any mapping) and its occurrence."""
     renames = {column: field for field, column in spec.columns.items() if isinstance(column, str)}
     deriver = IdDeriver() if derive else None
+    carries: bool | None = None
     numbers = spec.decimal_separator is not None or spec.thousands_separator is not None
     unmapped = spec.is_empty  # once: it is computed from the whole mapping (was 2/3 of a JSON upload)
     for record in records:
@@ -295,19 +342,126 @@ def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: str | No
             if spec.sign == "inverted" and out.get("amount") not in (None, ""):
                 out["amount"] = negate(str(out["amount"]))
         if deriver is not None and ("date" in out or "amount" in out):
-            missing = "id" not in out if derive == "absent" else out.get("id") in (None, "")
-            if missing:
-                out = {**out, "id": deriver(out)}
+            has_id = "id" in out  # an id key given, even empty, is the record's choice (then it fails alone)
+            if carries is None:
+                carries = has_id
+            if not has_id:
+                if carries:
+                    out = {**out, "_import_error": {
+                        "code": "missing_id", "field": "id",
+                        "message": "this record has no id while the dataset's records carry ids (the first one "
+                                   "has one): give it an id, or send the dataset without ids so that every id is "
+                                   "derived"}}
+                else:
+                    out = {**out, "id": deriver(record)}
         yield out
+
+
+DIAGNOSED = ("date", "amount", "currency", "account", "counterparty", "description", "id")
+
+
+def diagnose(header: list[str] | None, positions: dict[str, int], detected: dict, spec: Mapping,
+             options: dict | None) -> dict:
+    """What the preview and the job page show at file level (issue 19): the fields found and
+    where, those not found and what stands in for them, the columns left unread, and the
+    mapping line that would fix what would fail."""
+    def column(pos: int):
+        return header[pos] if header else pos + 1
+
+    found = {field: column(pos) for field, pos in positions.items()}
+    base = (options or {}).get("base_currency")
+    not_found: dict[str, str] = {}
+    fix: dict[str, Any] = {}
+    if "amount" not in found and ("debit" in found or "credit" in found):
+        found["amount"] = " - ".join(str(found[f]) for f in ("debit", "credit") if f in found)
+    for field in DIAGNOSED:
+        if field in found:
+            continue
+        if field == "currency":
+            if spec.constants.get("currency") or spec.default_currency:
+                not_found[field] = f"{spec.constants.get('currency') or spec.default_currency} (from the mapping)"
+            elif detected.get("currency"):
+                not_found[field] = str(detected["currency"])
+            elif (options or {}).get("default_currency"):
+                not_found[field] = f"{options['default_currency']} (the job's default_currency, inferred)"
+            elif base:
+                not_found[field] = f"{base} (the project's base currency, stored as inferred)"
+            else:
+                not_found[field] = "none: every row will fail missing_currency"
+                fix["default_currency"] = "EUR"
+        elif field == "id":
+            not_found[field] = "derived from each row's own text and its occurrence in the file"
+        elif field == "account" and detected.get("account"):
+            not_found[field] = str(detected["account"])
+        else:
+            not_found[field] = "not found: left empty"
+    used = set(found.values())
+    unused = [name for name in (header or []) if name and name not in used]
+    result: dict[str, Any] = {"found": found, "not_found": not_found, "columns_not_read": unused}
+    if fix:
+        result["fix"] = "add to the mapping: " + ", ".join(f'"{k}": "{v}"' for k, v in fix.items()) + \
+            " (the currency the file is in), or set the project's base currency"
+    return result
+
+
+def _sample_rows(table: Callable[[], sources.Table], count: int = 20) -> list[list[str]]:
+    rows = []
+    for row in table().rows:
+        rows.append(row)
+        if len(rows) >= count:
+            break
+    return rows
+
+
+def diagnosis_sentence(header: list[str] | None, positions: dict[str, int], rows: list[list[str]]) -> str:
+    """Why a table cannot be read as transactions, the columns considered, and the mapping
+    line that would fix it, with columns guessed from the first rows' values."""
+    from jobs.datatypes.base import RecordRejected
+    from jobs.datatypes.fields import parse_amount, parse_date
+
+    names = header or [str(i + 1) for i in range(max((len(r) for r in rows), default=0))]
+
+    def share(pos: int, check) -> float:
+        values = [row[pos] for row in rows if pos < len(row) and row[pos].strip()]
+        good = 0
+        for value in values:
+            try:
+                check(value)
+                good += 1
+            except RecordRejected:
+                pass
+        return good / len(values) if values else 0.0
+
+    taken = set(positions.values())
+    dates = [pos for pos in range(len(names)) if pos not in taken and share(pos, lambda v: parse_date(
+        v, day_first=True)) >= 0.8]
+    amounts = [pos for pos in range(len(names)) if pos not in taken and pos not in dates and share(
+        pos, parse_amount) >= 0.8]
+    missing = [field for field in ("date", "amount") if field not in positions]
+    guess = {}
+    if "date" in missing and dates:
+        guess["date"] = names[dates[0]]
+    if "amount" in missing and amounts:
+        guess["amount"] = names[amounts[-1]]
+    considered = ", ".join(f"'{name}'" for name in names if name) or "none"
+    sentence = (f"no {' or '.join(missing)} column was recognised among the columns {considered}; "
+                "map the file's columns to Zenith's fields")
+    if guess:
+        sentence += ", e.g. the mapping " + "{" + ", ".join(f'"{k}": "{v}"' for k, v in guess.items()) + "}"
+    return sentence
 
 
 PREVIEW_CHARS = 1 << 20
 
 
+DUPLICATE_SCAN = 200_000  # records whose ids the preview checks for repeats
+
+
 def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None, mapping: Any = None,
             limit: int = 20, options: dict | None = None) -> dict:
     """The first `limit` records as Zenith will read them, each validated by the data type's
-    handler, with what was detected. Uses the same code as the import itself.
+    handler, with what was detected, its file-level diagnosis, and warnings (ids that repeat
+    within the file). Uses the same code as the import itself.
 
     Fewer when the records shown would pass PREVIEW_CHARS of text: a preview is echoed back
     whole, and its rows may each be as long as a line may be."""
@@ -316,19 +470,63 @@ def preview(raw: IO[bytes], name: str, data_type: str, *, fmt: str | None = None
 
     handler = get_data_type(data_type).handler
     options = dict(options or {})
-    imported = open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options)
+    transactions = expects_transactions(data_type)
+    imported = open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options,
+                           expects_transactions=transactions)
     ctx = BatchContext(job_id=None, project_id="", batch_id=0, batch_number=0, data_type=data_type,
                        options=options or {}, attempt=1)
     rows = []
     shown = 0
+    default = options.get("default_currency") or options.get("base_currency")
     for index, record in enumerate(imported.dicts()):
         if index >= limit or (rows and shown > PREVIEW_CHARS):
             break
         shown += sum(len(value) if isinstance(value, str) else 8 for value in record.values())
         try:
             handler.validate(record, ctx)
+            if transactions and default and record.get("currency") in (None, ""):
+                record = {**record, "currency": default, "currency_inferred": True}
             rows.append({"index": index, "record": record, "valid": True})
         except RecordRejected as rejected:
             rows.append({"index": index, "record": record, "valid": False,
                          "error": {"code": rejected.code, "field": rejected.field, "message": rejected.message}})
-    return {"detected": imported.detected, "rows": rows}
+    detected = imported.detected
+    warnings = []
+    if transactions:
+        repeats = _repeated_ids(open_import(raw, name=name, fmt=fmt, mapping=mapping, options=dict(options),
+                                            expects_transactions=True))
+        if repeats:
+            count, examples = repeats
+            warnings.append(f"the id column is not unique: {count} record(s) repeat an id already used in this "
+                            f"file (e.g. {', '.join(examples)}); only the first of each is stored. Map another id "
+                            "column, or none so that ids are derived from each row")
+        if detected.get("mode") in ("mapped", "canonical") and "diagnosis" not in detected:
+            detected = {**detected, "diagnosis": diagnose(detected.get("columns"), {
+                field: detected["columns"].index(column) for field, column in (detected.get("mapping") or {}).items()
+                if column in (detected.get("columns") or [])}, detected, Mapping.parse(mapping) if not isinstance(
+                    mapping, Mapping) else mapping, options)} if detected.get("columns") else detected
+    result = {"detected": detected, "rows": rows}
+    if warnings:
+        result["warnings"] = warnings
+    return result
+
+
+def _repeated_ids(imported: Import) -> tuple[int, list[str]] | None:
+    """(how many records repeat an earlier id, a few such ids) over the first DUPLICATE_SCAN
+    records, or None. Derived ids never repeat (they count occurrences)."""
+    seen: set[int] = set()
+    repeated, examples = 0, []
+    for index, record in enumerate(imported.dicts()):
+        if index >= DUPLICATE_SCAN:
+            break
+        identity = record.get("id") if isinstance(record, dict) else None
+        if identity in (None, "") or str(identity).startswith("auto-"):
+            continue
+        key = hash(str(identity))
+        if key in seen:
+            repeated += 1
+            if len(examples) < 5 and str(identity) not in examples:
+                examples.append(str(identity))
+        else:
+            seen.add(key)
+    return (repeated, examples) if repeated else None

@@ -4,7 +4,6 @@ pass-through modes), one row at a time, the same on the upload and on a worker."
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +12,8 @@ from typing import Any
 from jobs.datatypes.fields import as_written
 from jobs.errors import InputError, TooManyItems
 from jobs.importing import sources
+from jobs.importing.headers import direction_of
+from jobs.importing.identity import IdDeriver
 from jobs.importing.mapping import Mapping
 from jobs.importing.values import AmbiguousColumn, DateColumn, NumberColumn, to_decimal, to_iso_date
 
@@ -27,7 +28,35 @@ def column_deciders(table: sources.Table, positions: dict[str, int]) -> dict[str
             columns[field] = DateColumn(_label(table, pos))
         elif field in ("amount", "debit", "credit"):
             columns[field] = NumberColumn(_label(table, pos))
+        elif field == "direction":
+            columns[field] = DirectionColumn(_label(table, pos))
     return columns
+
+
+@dataclasses.dataclass
+class DirectionColumn:
+    """A column that may say debit or credit for unsigned amounts (issue 19): 'D'/'C',
+    'S'/'H', 'Soll'/'Haben', 'Af'/'Bij', 'debit'/'credit'. It signs the amounts only when
+    every value in it is such a marker and no amount carries a sign of its own."""
+
+    name: str
+    debits: int = 0
+    credits: int = 0
+    others: int = 0
+    example: str = ""
+
+    def observe(self, value: str) -> None:
+        text = (value or "").strip()
+        if not text:
+            return
+        way = direction_of(text)
+        if way < 0:
+            self.debits += 1
+        elif way > 0:
+            self.credits += 1
+        else:
+            self.others += 1
+            self.example = self.example or text
 
 
 def observe(columns: dict[str, DateColumn | NumberColumn], rows: Iterable[list[str]], positions: dict[str, int],
@@ -35,7 +64,7 @@ def observe(columns: dict[str, DateColumn | NumberColumn], rows: Iterable[list[s
     """The first pass: each date and amount column read as a whole. More than `max_rows` rows
     is TooManyItems at once (a preview would otherwise read a file of any length here)."""
     watched = [(positions[field], column) for field, column in columns.items()
-               if dates or isinstance(column, NumberColumn)]
+               if dates or not isinstance(column, DateColumn)]
     for count, row in enumerate(rows, 1):
         for position, column in watched:
             if position < len(row):
@@ -44,8 +73,13 @@ def observe(columns: dict[str, DateColumn | NumberColumn], rows: Iterable[list[s
             raise TooManyItems(max_rows)
 
 
-def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, int], spec: Mapping) -> dict:
-    """Each column's reading from what `observe` saw; an undecidable one is an InputError."""
+def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, int], spec: Mapping,
+           header_currencies: dict[str, str | None] | None = None, preamble: dict | None = None) -> dict:
+    """Each column's reading from what `observe` saw; an undecidable one is an InputError.
+    `header_currencies`: the currency each amount column's header names ("Amount (EUR)");
+    `preamble`: what the lines above the header state (sources.read_preamble)."""
+    header_currencies = header_currencies or {}
+    preamble = preamble or {}
     try:
         date_decisions = {field: (col.decide(spec.day_first) if not spec.date_format else
                                   {"column": col.name, "format": spec.date_format})
@@ -55,16 +89,38 @@ def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, i
     except AmbiguousColumn as exc:
         raise InputError(str(exc)) from None
     symbols = sorted({code for decision in number_decisions.values() for code in decision["currency_symbols"]})
-    currency_from_symbol = symbols[0] if len(symbols) == 1 and "currency" not in positions else None
     detected: dict[str, Any] = {"dates": list(date_decisions.values()), "numbers": list(number_decisions.values())}
-    if currency_from_symbol:
-        detected["currency"] = f"{currency_from_symbol} (from the amounts' currency sign)"
+    currency, source = None, ""
+    if "currency" not in positions:
+        named = sorted({code for code in header_currencies.values() if code})
+        if len(named) == 1:
+            currency, source = named[0], "the amount column's header"
+        elif len(symbols) == 1:
+            currency, source = symbols[0], "the amounts' currency sign"
+        elif preamble.get("currency"):
+            currency, source = preamble["currency"], "the lines above the header"
+    if currency:
+        detected["currency"] = f"{currency} (from {source})"
     if "id" not in positions:
-        detected["id"] = "derived from each row's content and its occurrence in the file"
+        detected["id"] = ("derived from each row's own text in the file and its occurrence, so a re-upload, "
+                          "with any mapping, gives the same ids")
+    if preamble.get("account") and "account" not in positions:
+        detected["account"] = f"{preamble['account']} (from the lines above the header)"
+    direction = None
+    column = columns.get("direction")
+    if isinstance(column, DirectionColumn):
+        amounts = [col for field, col in columns.items() if field == "amount" and isinstance(col, NumberColumn)]
+        given = spec.debit_values is not None or "direction" in spec.columns
+        if given or (column.debits and not column.others and amounts and not any(a.negatives for a in amounts)):
+            direction = {"column": column.name, "debit_values": sorted(spec.debit_values) if spec.debit_values
+                         is not None else None}
+            detected["sign"] = (f"from column '{column.name}': amounts are unsigned and "
+                                + (f"{', '.join(spec.debit_values)} mark debits" if spec.debit_values is not None
+                                   else "its debit markers (D, S, Soll, Af, debit, ...) make them negative"))
     if spec.sign == "inverted":
         detected["sign"] = "inverted (positive amounts are debits)"
-    return {"dates": date_decisions, "numbers": number_decisions, "currency": currency_from_symbol,
-            "detected": detected}
+    return {"dates": date_decisions, "numbers": number_decisions, "currency": currency,
+            "direction": direction, "preamble": preamble, "detected": detected}
 
 
 def decide_canonical(first: sources.Table, table: Callable[[], sources.Table], positions: dict[str, int],
@@ -103,7 +159,7 @@ class RowForm:
     dates: list[tuple[int, dict]]
     amounts: list[tuple[int, dict]]
     currency: str | None
-    derive: Callable[[dict], str] | None = None
+    derive: Callable[[Any], str] | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -123,16 +179,16 @@ class RowForm:
         """Records in `keys` order; a row of another width than the header comes out as its
         record (a dict)."""
         header, dates, amounts, currency, derive = self.header, self.dates, self.amounts, self.currency, self.derive
-        keys = self.keys
         # A "currency" header that is not the currency column keeps its values unless blank,
         # which only a record can say row by row.
         width = -1 if currency and "currency" in header else len(header)
         # Runs once per record of a million-row upload: only the decided date and amount
         # columns are touched, and no dict is built for a row of the header's width.
         for row in rows:
-            if len(row) != width:
+            if len(row) != width or row.__class__ is not list:
                 yield _canonical_record(header, row, dates, amounts, currency, derive)
                 continue
+            identity = derive(row) if derive is not None else None  # from the row as written
             for i, rule in dates:
                 value = row[i]
                 # ISO already (the usual case here): as written, for the handler to check
@@ -144,8 +200,8 @@ class RowForm:
                     row[i] = to_decimal(value, rule["decimal_separator"], rule.get("thousands_separator")) or ""
             if currency:
                 row.append(currency)
-            if derive is not None:
-                row.append(derive(dict(zip(keys, row, strict=False))))
+            if identity is not None:
+                row.append(identity)
             yield row
 
 
@@ -156,9 +212,12 @@ def row_form(header: list[str], positions: dict[str, int], decisions: dict) -> R
 
 
 def _canonical_record(header: list[str], row: list[str], dates: list, amounts: list, currency: str | None,
-                      derive: Callable[[dict], str] | None) -> dict:
+                      derive: Callable[[Any], str] | None) -> dict:
     """`RowForm.rows` for a row narrower or wider than the header: its record as a dict."""
+    identity = derive(row) if derive is not None else None
     record: dict[str, Any] = dict(zip(header, row, strict=False))
+    if isinstance(row, sources.BadRow):
+        return _unreadable(row, identity or record.get("id", ""))
     for i, rule in dates:
         if i < len(row) and not (_ISO_DAY.match(row[i]) and not rule.get("format")):
             record[header[i]] = to_iso_date(row[i], rule.get("day_first"), rule.get("format"))
@@ -167,30 +226,18 @@ def _canonical_record(header: list[str], row: list[str], dates: list, amounts: l
             record[header[i]] = to_decimal(row[i], rule["decimal_separator"], rule.get("thousands_separator")) or ""
     if currency and not record.get("currency"):
         record["currency"] = currency
-    if derive is not None:
-        record["id"] = derive(record)
+    if identity is not None:
+        record["id"] = identity
     return record
+
+
+def _unreadable(row: sources.BadRow, identity: str) -> dict:
+    return {"id": identity, "_import_error": {"code": "malformed_row", "message": row.problem},
+            "fields": list(row)[:20]}
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?\Z")
-
-
-class IdDeriver:
-    """Deterministic ids for records that have none: a hash of the record's normalised content
-    and the count of earlier records in the same file with the same content, so re-uploading
-    a file gives the same ids and two identical rows stay two records."""
-
-    CONTENT = ("date", "amount", "currency", "account", "counterparty", "description", "reference")
-
-    def __init__(self) -> None:
-        self.occurrences: dict[bytes, int] = {}
-
-    def __call__(self, record: dict) -> str:
-        content = "\x1f".join(_text(record.get(field)) for field in self.CONTENT)
-        digest = hashlib.sha1(content.encode("utf-8")).digest()[:12]
-        self.occurrences[digest] = self.occurrences.get(digest, 0) + 1
-        return f"auto-{digest.hex()}-{self.occurrences[digest]}"
 
 
 def _text(value: Any) -> str:
@@ -205,7 +252,9 @@ def pass_through(table: sources.Table, positions: dict[str, int]) -> Iterator[di
     header = table.header
     renamed = {pos: field for field, pos in positions.items()}
     for row in table.rows:
-        if header:
+        if isinstance(row, sources.BadRow):
+            yield {"_import_error": {"code": "malformed_row", "message": row.problem}, "fields": list(row)[:20]}
+        elif header:
             yield {renamed.get(i, name): value for i, (name, value) in enumerate(zip(header, row, strict=False))}
         else:
             yield {renamed.get(i, f"column_{i + 1}"): value for i, value in enumerate(row)}
@@ -214,7 +263,14 @@ def pass_through(table: sources.Table, positions: dict[str, int]) -> Iterator[di
 def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decisions: dict) -> Iterator[dict]:
     date_rules = decisions["dates"]
     numbers = decisions["numbers"]
-    derive = IdDeriver()
+    preamble = decisions.get("preamble") or {}
+    derive = IdDeriver(preamble.get("account", ""))
+    id_column = _label(table, positions["id"]) if "id" in positions else None
+    direction = decisions.get("direction")
+    debit_values = ({str(v).strip().lower() for v in direction["debit_values"]}
+                    if direction and direction.get("debit_values") is not None else None)
+    currency_default = (spec.constants.get("currency") or spec.default_currency or decisions["currency"] or "")
+    account_default = spec.constants.get("account") or preamble.get("account", "")
 
     def cell(row: list[str], field: str) -> str:
         position = positions.get(field)
@@ -224,6 +280,10 @@ def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decis
         return as_written(row[position])
 
     for row in table.rows:
+        identity = derive(row) if id_column is None else None
+        if isinstance(row, sources.BadRow):
+            yield _unreadable(row, identity or cell(row, "id"))
+            continue
         record: dict[str, Any] = {}
         for field in ("date", "value_date"):
             if field in positions:
@@ -235,17 +295,39 @@ def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decis
             debit = _number(cell(row, "debit"), numbers["debit"]) if "debit" in numbers else None
             credit = _number(cell(row, "credit"), numbers["credit"]) if "credit" in numbers else None
             amount = _combine(debit, credit)
+        if amount is not None and direction:
+            marker = cell(row, "direction")
+            debit_marked = (marker.strip().lower() in debit_values if debit_values is not None
+                            else direction_of(marker) < 0)
+            amount = _signed(amount, negative=debit_marked)
         if amount is not None and spec.sign == "inverted":
             amount = negate(amount)
         record["amount"] = amount if amount is not None else ""
-        record["currency"] = (cell(row, "currency") or spec.constants.get("currency") or spec.default_currency
-                              or decisions["currency"] or "")
+        record["currency"] = cell(row, "currency") or currency_default
         for field in ("account", "counterparty", "description", "reference"):
-            value = cell(row, field)
+            value = cell(row, field) or (account_default if field == "account" else "")
             if value:
                 record[field] = value
-        record["id"] = cell(row, "id") or derive(record)
+        if id_column is None:
+            record["id"] = identity
+        else:
+            record["id"] = cell(row, "id")
+            if not record["id"]:
+                record["_import_error"] = {
+                    "code": "missing_id", "field": "id",
+                    "message": f"the id column '{id_column}' is empty in this row, while the file's rows carry "
+                               "ids; give the row an id, or map no id column so that every id is derived"}
         yield record
+
+
+def _signed(amount: str, negative: bool) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(amount).copy_abs()
+    except InvalidOperation:
+        return amount
+    return str(-value if negative else value)
 
 
 def _number(value: str, rule: dict) -> str | None:

@@ -21,8 +21,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+from jobs.datatypes.fields import ISO_4217
 from jobs.errors import InputError, LimitExceeded
 from jobs.importing import headers
+from jobs.importing.identity import IdDeriver, plain, scoped
 from jobs.importing.limits import Budget, LineGuard, guarded_lines, line_breaks_are_bytes
 
 SAMPLE_BYTES = 1 << 20
@@ -69,6 +71,50 @@ class Table:
     header_row: int  # 1-based line (or sheet row) of the header; of the first data row if none
     encoding: str = ""
     delimiter: str = ""
+    # What the lines above the header say of the whole file: "account", "currency".
+    preamble: dict = dataclasses.field(default_factory=dict)
+
+
+class BadRow(list):
+    """A row the table cannot read as the header says (more fields than the header with some
+    of the extra ones filled, or several fewer): it becomes a record that fails alone with
+    `problem`, never a refusal of the file (issue 19)."""
+
+    problem = ""
+
+
+def bad_row(row: list[str], problem: str) -> BadRow:
+    out = BadRow(row)
+    out.problem = problem
+    return out
+
+
+# Labels of the lines above a table that name the holder's account or the file's currency
+# ("Account Number: 1234", "Konto;DE12 ...", "IBAN;DE27 ...", "Currency: USD").
+_ACCOUNT_LABELS = {"account", "accountnumber", "accountno", "accountid", "iban", "konto", "kontonummer",
+                   "girokonto", "auftragskonto", "compte", "numerodecompte", "cuenta", "numerodecuenta", "rekening",
+                   "rekeningnummer", "conto", "numeroconto", "conta", "ibanrekening", "kontonr", "accountiban",
+                   "kontoiban", "ibankonto"}
+_CURRENCY_LABELS = {"currency", "waehrung", "wahrung", "devise", "monnaie", "moneda", "divisa", "valuta", "munt",
+                    "moeda", "accountcurrency", "kontowaehrung"}
+_ACCOUNT_VALUE = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /.\-]{3,40}$")
+
+
+def read_preamble(rows: list[list[str]]) -> dict:
+    """The holder's account and the currency that the lines above the header state, each
+    only when stated once (a summary of several accounts names no one of them)."""
+    found: dict[str, set[str]] = {"account": set(), "currency": set()}
+    for row in rows:
+        cells = [cell.strip() for cell in row]
+        for i, cell in enumerate(cells):
+            label, colon, rest = cell.partition(":")
+            key = headers.normalize(label)
+            value = rest.strip() if colon and rest.strip() else next((c for c in cells[i + 1:] if c), "")
+            if key in _ACCOUNT_LABELS and _ACCOUNT_VALUE.match(value):
+                found["account"].add(value)
+            elif key in _CURRENCY_LABELS and value.strip().upper() in ISO_4217:
+                found["currency"].add(value.strip().upper())
+    return {field: values.pop() for field, values in found.items() if len(values) == 1}
 
 
 def _text_stream(raw: IO[bytes], encoding: str) -> io.TextIOWrapper:
@@ -211,16 +257,24 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
     budget.check_columns(width, start + 1)
 
     rows = table_rows(itertools.chain(sample, text), delimiter, width, skip=start + (1 if is_header else 0),
-                      is_header=is_header, encoding=encoding)
-    return Table(header, rows, start + 1, encoding, delimiter)
+                      is_header=is_header, encoding=encoding, header=header)
+    return Table(header, rows, start + 1, encoding, delimiter, read_preamble(sample_rows[:start]))
 
 
 def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, is_header: bool, encoding: str,
-               line_offset: int = 0) -> Iterator[list[str]]:
+               line_offset: int = 0, header: list[str] | None = None) -> Iterator[list[str]]:
     """The data rows of a delimited table read from `lines` (text): the first `skip` records
-    (preamble and header) passed over, blank rows and a total line at the end skipped, and
-    a row of another width than the header refused. `line_offset`: lines of the file before
-    `lines` begin, so that errors name the file's own line numbers."""
+    (preamble and header) passed over, blank rows and a total line at the end skipped.
+    A row of another width than the header is read when what differs is empty (extra
+    fields left empty; one field fewer, or fewer where the header's columns have no name:
+    a bank that omits an empty last column); any other is a `BadRow`, which fails alone.
+    A record spanning lines with the wrong width (a quote never closed) refuses the file.
+    `line_offset`: lines of the file before `lines` begin, so that errors name the file's
+    own line numbers."""
+    unnamed_from = width
+    if header is not None:
+        while unnamed_from and not header[unnamed_from - 1]:
+            unnamed_from -= 1
     reader = csv.reader(lines, delimiter=delimiter)
     # A record may span lines (a quoted field with line breaks, or a quote never closed
     # that swallows the rest of the file): errors name the line where the record starts.
@@ -238,8 +292,18 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
                     continue
                 if len(row) < width and (is_header or first > data_start) and _is_footer(row):
                     continue
-                spans = f" in the record on lines {first}-{end} (is a quote not closed?)" if end > first else ""
-                raise InputError(f"expected {width} fields as in the header, found {len(row)}{spans}", first)
+                if end > first:
+                    raise InputError(f"expected {width} fields as in the header, found {len(row)} in the record on "
+                                     f"lines {first}-{end} (is a quote not closed?)", first)
+                if len(row) > width and not "".join(row[width:]).strip():
+                    row = row[:width]
+                elif len(row) < width and (len(row) + 1 == width or len(row) >= unnamed_from):
+                    row = row + [""] * (width - len(row))
+                else:
+                    yield bad_row(row, f"line {first} has {len(row)} fields where the header has {width}"
+                                       + (" (the extra ones are not empty)" if len(row) > width else "")
+                                       + "; the row was not read")
+                    continue
             if not (row[0].strip() or "".join(row).strip()):
                 continue
             yield row
@@ -326,7 +390,7 @@ def xlsx_table(raw: IO[bytes], *, sheet: str | None = None, header_row: int | No
                 yield _fit(row, width)
         workbook.close()
 
-    return Table(header, rows(), start + 1, "xlsx", "")
+    return Table(header, rows(), start + 1, "xlsx", "", read_preamble(sample[:start]))
 
 
 def _check_whole_parts(archive, members: list, budget: Budget) -> None:
@@ -597,11 +661,14 @@ def ofx_records(raw: IO[bytes], budget: Budget | None = None) -> Iterator[dict]:
     if re.search(rb"(?:\A|[<>])[^<>]{%d}" % (longest + 1), content):
         raise budget.line_too_long(what="an OFX value or tag")
     budget.check_time()
+    # Blank lines (or a byte-order mark) before the header are common in bank downloads and
+    # mean nothing; ofxtools refuses them (issue 19).
+    content = content.lstrip(b"\xef\xbb\xbf \t\r\n")
     tree = OFXTree()
     try:
         root = tree.parse(io.BytesIO(content))
     except Exception as exc:
-        raise InputError(f"the OFX file could not be parsed ({_shorter(str(exc))})") from None
+        raise InputError(f"the OFX file could not be parsed: {plain(exc)}") from None
     budget.check_time()
     statements = [*root.iter("STMTRS"), *root.iter("CCSTMTRS")]
     if not any(True for statement in statements for _ in statement.iter("STMTTRN")):
@@ -615,15 +682,33 @@ def _shorter(text: str, length: int = 300) -> str:
 
 
 def _ofx_transactions(statements: list) -> Iterator[dict]:
+    """Records of the statements' transactions. A FITID is unique within its account only, so
+    the id is "<account>/<FITID>" (issue 19); a statement whose transactions carry FITIDs
+    carries ids, so one without is refused alone; a statement without any gets ids derived
+    from each transaction's own text within its account."""
     for statement in statements:
         currency = statement.findtext("CURDEF") or ""
         account = statement.findtext("BANKACCTFROM/ACCTID") or statement.findtext("CCACCTFROM/ACCTID") or ""
-        for entry in statement.iter("STMTTRN"):
+        entries = list(statement.iter("STMTTRN"))
+        carries = bool(entries) and bool((entries[0].findtext("FITID") or "").strip())
+        derive = IdDeriver(account)
+        for entry in entries:
             fields = {child.tag: (child.text or "").strip() for child in entry}
             posted = fields.get("DTPOSTED", "")[:8]
             name = fields.get("NAME") or entry.findtext("PAYEE/NAME") or ""
+            fitid = fields.get("FITID", "")
+            extra = {}
+            if fitid:
+                identity = scoped(account, fitid)
+            elif carries:
+                identity = ""
+                extra = {"_import_error": {"code": "missing_id", "field": "id", "message": (
+                    "this transaction has no FITID while the statement's others have one")}}
+            else:
+                identity = derive(sorted(fields.items()))
             yield {
-                "id": fields.get("FITID", ""),
+                **extra,
+                "id": identity,
                 "date": f"{posted[:4]}-{posted[4:6]}-{posted[6:8]}" if len(posted) == 8 else posted,
                 "amount": fields.get("TRNAMT", ""),
                 "currency": (entry.findtext("CURRENCY/CURSYM") or currency).strip(),

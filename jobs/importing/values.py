@@ -25,6 +25,9 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COMPACT = re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
 _YMD = re.compile(r"^\d{4}([/.-])\d{1,2}\1\d{1,2}$")
 _DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})$")
+_TEXT_MONTH = re.compile(r"^\d{1,2}([\s-])[A-Za-z]{3}[A-Za-z]*[\s,-]+(\d{2}|\d{4})$")
+_US_TEXT_MONTH = re.compile(r"^[A-Za-z]{3}[A-Za-z]*\s+\d{1,2},?\s+\d{4}$")
+_TIME = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?")
 _DIGITS = re.compile(r"[\d.,\s'\u00a0\u202f]+")
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF", "Fr.": "CHF"}
 _CODE = re.compile(r"\b([A-Z]{3})\b")
@@ -44,7 +47,11 @@ class DateColumn:
     dotted: int = 0
     iso: int = 0
     compact: int = 0
+    text_month: int = 0  # 23-Jan-15, 5 Mar 2024
+    text_month_sep: str = "-"
+    us_text_month: int = 0  # Mar 5, 2024
     two_digit_years: int = 0
+    timed: int = 0  # values with a time of day after the date
     undecided: int = 0  # numeric day/month dates that fit both orders (03/04/2024)
     other: int = 0
     example: str = ""
@@ -55,7 +62,23 @@ class DateColumn:
             return
         if _ISO.match(text) or _YMD.match(text):
             self.iso += 1
+            if _TIME.search(text, 10):
+                self.timed += 1
             return
+        found = _TEXT_MONTH.match(text)
+        if found:
+            self.text_month += 1
+            self.text_month_sep = found.group(1)
+            if len(found.group(2)) == 2:
+                self.two_digit_years += 1
+            return
+        if _US_TEXT_MONTH.match(text):
+            self.us_text_month += 1
+            return
+        timed = _TIME.search(text)
+        if timed and timed.end() == len(text):
+            self.timed += 1
+            text = text[:timed.start()].strip()
         if _COMPACT.match(text):
             self.compact += 1
             return
@@ -87,7 +110,7 @@ class DateColumn:
 
     def decide(self, day_first: bool | None = None) -> dict:
         """The column's reading. Raises AmbiguousColumn when it cannot be decided."""
-        total = self.numeric + self.iso + self.compact + self.other
+        total = self.numeric + self.iso + self.compact + self.other + self.text_month + self.us_text_month
         convention = self.numeric * 2 > total  # day/month dates are the column's format
         if day_first is None and self.numeric:
             if self.day_first_evidence and self.month_first_evidence:
@@ -109,8 +132,15 @@ class DateColumn:
             pattern = f"{order[0]}{sep}{order[1]}{sep}YYYY"
             if self.two_digit_years * 2 > self.numeric:
                 pattern = pattern[:-2]
+        elif self.text_month * 2 > total:
+            sep = self.text_month_sep
+            pattern = f"DD{sep}Mon{sep}YY" if self.two_digit_years * 2 > self.text_month else f"DD{sep}Mon{sep}YYYY"
+        elif self.us_text_month * 2 > total:
+            pattern = "Mon DD, YYYY"
         else:
             pattern = "YYYYMMDD" if self.compact > self.iso else "YYYY-MM-DD"
+        if self.timed * 2 > total:
+            pattern += " hh:mm"
         return {"column": self.name, "day_first": day_first, "pattern": pattern}
 
 
@@ -123,6 +153,7 @@ class NumberColumn:
     ambiguous_comma: int = 0
     parentheses: int = 0
     trailing_minus: int = 0
+    negatives: int = 0  # values with a sign of their own (-5, 5-, (5)): the column is signed
     symbols: dict = dataclasses.field(default_factory=dict)
     example: str = ""
 
@@ -138,8 +169,12 @@ class NumberColumn:
                 self.symbols[code] = self.symbols.get(code, 0) + 1
         if text.startswith("(") and text.endswith(")"):
             self.parentheses += 1
+            self.negatives += 1
         if text.endswith("-"):
             self.trailing_minus += 1
+            self.negatives += 1
+        elif text[:1] in "-\u2212" or text[:2] in ("$-", "€-", "£-"):
+            self.negatives += 1
         digits = "".join(_DIGITS.findall(text)).replace(" ", "").replace("'", "").replace("\u00a0", "")
         digits = digits.replace("\u202f", "").strip(".,")  # "Fr. 12.50": the symbol's dot is no separator
         dot, comma = digits.rfind("."), digits.rfind(",")

@@ -25,6 +25,9 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The currency of the project's books, used for a record whose file names none (a third of
+    # real bank exports imply their home currency); such rows are stored as inferred.
+    base_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]

@@ -61,6 +61,9 @@ def preview_upload(project: Project, raw: IO[bytes], name: str, data_type: str, 
 
     get_data_type(data_type)
     mapping = resolve_mapping(project, options)
+    options = dict(options or {})
+    if project.base_currency:
+        options.setdefault("base_currency", project.base_currency)
     result = importing.preview(raw, name, data_type, fmt=fmt, mapping=mapping, limit=limit, options=options)
     result["mapping"] = mapping
     return result
@@ -75,3 +78,22 @@ def delete_mapping(*, project: Project, name: str, actor: Any = None) -> None:
         saved.delete()
         audit.record(actor=actor, action=AuditAction.MAPPING_DELETED, project=project, target=f"mapping:{name}",
                      details={"mapping": saved.mapping})
+
+
+def set_base_currency(project: Project, code: str, user: Any = None) -> Project:
+    """Sets the project's base currency (an ISO 4217 code; "" clears it): the currency of a
+    record whose file names none, stored as inferred (issue 19). Audited like a mapping,
+    being a rule for reading the project's files."""
+    from jobs.datatypes.fields import ISO_4217
+
+    code = (code or "").strip().upper()
+    if code and code not in ISO_4217:
+        raise SubmissionError(f"base_currency must be an ISO 4217 code such as EUR, got {code!r}")
+    with transaction.atomic():
+        previous = (Project.objects.select_for_update().filter(pk=project.pk)
+                    .values_list("base_currency", flat=True).first())
+        Project.objects.filter(pk=project.pk).update(base_currency=code)
+        project.base_currency = code
+        audit.record(actor=user, action=AuditAction.MAPPING_SAVED, project=project, target="base_currency",
+                     details={"base_currency": code, "replaced": previous or ""})
+    return project

@@ -144,6 +144,9 @@ def submit_job(
     priority = validate_priority(priority)
     options = validate_options(options)
     _check_records_source(options)
+    if getattr(project, "base_currency", "") and "base_currency" not in options:
+        # The job records the base currency in force when it was submitted (issue 19).
+        options = {**options, "base_currency": project.base_currency}
     config = admitted_batch_config(spec, batch_size)
     limit = settings.ZENITH_MAX_ITEMS_PER_JOB
     # Over the records' JSON only when the caller has no checksum of the file itself.
@@ -213,7 +216,10 @@ def submit_file(*, project: Project, data_type: str, raw: IO[bytes], name: str =
     options = dict(kwargs.pop("options", None) or {})
     mapping = resolve_mapping(project, options)
     checksum = file_checksum(raw)  # first: the import's readers share the file's position
-    imported = importing.open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options)
+    if getattr(project, "base_currency", ""):
+        options.setdefault("base_currency", project.base_currency)
+    imported = importing.open_import(raw, name=name, fmt=fmt, mapping=mapping, options=options,
+                                     expects_transactions=importing.expects_transactions(data_type))
     details = {**imported.detected, **({"given_mapping": mapping} if mapping else {})}
     if options.get("mapping_name"):
         details["mapping_name"] = options["mapping_name"]
@@ -244,8 +250,9 @@ def submit_items(*, project: Project, data_type: str, items: Iterable[Any], **kw
     options = dict(kwargs.pop("options", None) or {})
     mapping = resolve_mapping(project, options)
     options.pop("mapping", None)
-    details = {"format": "items", **({"given_mapping": mapping} if mapping else {})}
-    records = importing.map_records(items, mapping) if mapping else items
+    details = {"format": "items", "id": importing.RECORD_IDS, **({"given_mapping": mapping} if mapping else {})}
+    # The same rule for ids as a JSON file's (jobs.importing.opening._apply_json_mapping).
+    records = importing.map_records(items, mapping)
     return submit_job(project=project, data_type=data_type, records=records, options=options,
                       import_details=details, **kwargs)
 

@@ -75,7 +75,7 @@ def test_corpus_imports_through_the_api_on_real_workers(api_users, start_workers
             continue
         assert_accounting(job)
         problems += check_values(export, stored(job))
-        assert job.import_details.get("format") in ("csv", "xlsx", "ofx", "jsonl", "json")
+        assert job.import_details.get("format") in ("csv", "xlsx", "ofx", "jsonl", "json", "mt940", "camt")
     assert not problems, "\n".join(problems)
 
     # Re-uploading every file changes nothing: the derived ids are stable.
@@ -96,7 +96,7 @@ def test_preview_reads_like_the_import(api_users, redis):
         preview = upload(client, export, url=PREVIEW)
         assert preview.status_code == 200, (export.name, preview.content[:300])
         body = preview.json()
-        assert body["detected"]["format"] in ("csv", "xlsx", "ofx", "jsonl", "json")
+        assert body["detected"]["format"] in ("csv", "xlsx", "ofx", "jsonl", "json", "mt940", "camt")
         assert all(row["valid"] for row in body["rows"]), (export.name, body["rows"])
         job_id = upload(client, export).json()["job_id"]
         drain(job_id)

@@ -314,8 +314,9 @@ def test_a_fast_path_upload_is_still_all_or_nothing_and_checksummed(redis, api_u
 
     project = Project.objects.get(id="alice-audit")
     good = b"id,date,amount,currency\n" + b"".join(b"g%d,2024-05-01,%d.25,EUR\n" % (i, i) for i in range(3000))
-    bad = good + b"g3000,2024-05-01,1.00,EUR,surplus\n" + b"g3001,2024-05-01,1.00,EUR\n"
-    with pytest.raises(InputError, match="line 3002: expected 4 fields as in the header, found 5"):
+    # A row of another width fails alone (issue 19); a quote never closed still refuses the file.
+    bad = good + b'g3000,2024-05-01,"1.00,EUR\n' + b"g3001,2024-05-01,1.00,EUR\n"
+    with pytest.raises(InputError, match="line 3002: expected 4 fields as in the header, found 3"):
         submit_file(project=project, data_type="transaction", raw=io.BytesIO(bad), name="bad.csv", batch_size=500)
     assert not ProcessingJob.objects.exists() and not Batch.objects.exists()
 

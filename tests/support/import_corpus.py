@@ -34,10 +34,14 @@ def german_sparkasse() -> Export:
             "\"14.02.26\";\"14.02.26\";\"Stadtwerke\";\"Strom Februar\";\"-24,14\";\"EUR\"\n"
             "\"Kontostand am 28.02.2026\";\"1.439,39\"\n")
     return Export("Umsaetze_Girokonto.csv", text.encode("cp1252"), [
-        tx(None, "2026-02-03", "-1036.47", "EUR", "Müller Bürobedarf GmbH", "Rechnung 4411"),
-        tx(None, "2026-02-05", "2500.00", "EUR", "Kunde AG", "Zahlung Auftrag 77"),
-        tx(None, "2026-02-14", "-24.14", "EUR", "Stadtwerke", "Strom Februar"),
-    ], description="semicolons, decimal comma, DD.MM.YY, preamble, Windows-1252, summary line")
+        tx(None, "2026-02-03", "-1036.47", "EUR", "Müller Bürobedarf GmbH", "Rechnung 4411", "", SPK),
+        tx(None, "2026-02-05", "2500.00", "EUR", "Kunde AG", "Zahlung Auftrag 77", "", SPK),
+        tx(None, "2026-02-14", "-24.14", "EUR", "Stadtwerke", "Strom Februar", "", SPK),
+    ], description="semicolons, decimal comma, DD.MM.YY, preamble (the account: 'Kontonummer'), Windows-1252, "
+                   "summary line")
+
+
+SPK = "DE44 5001 0517 5407 3249 31"
 
 
 def us_brokerage() -> Export:
@@ -165,9 +169,9 @@ NEWFILEUID:NONE
 
 def ofx_bank() -> Export:
     return Export("checking.ofx", OFX_V1.encode("cp1252"), [
-        tx("20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
-        tx("20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
-    ], description="OFX 1.02 (SGML) bank statement")
+        tx("9876543/20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
+        tx("9876543/20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
+    ], description="OFX 1.02 (SGML) bank statement: ids are FITIDs within their account")
 
 
 OFX_V2 = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
@@ -183,7 +187,7 @@ OFX_V2 = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 
 def qfx_card() -> Export:
     return Export("card.qfx", OFX_V2.encode(), [
-        tx("CC-1", "2026-03-10", "-59.90", "EUR", "LUFTHANSA", "Ticket", "", "4111111111111111"),
+        tx("4111111111111111/CC-1", "2026-03-10", "-59.90", "EUR", "LUFTHANSA", "Ticket", "", "4111111111111111"),
     ], description="OFX 2.2 (XML) credit-card statement named .qfx")
 
 
@@ -230,15 +234,15 @@ def duplicate_rows() -> Export:
 def ofx_gzipped() -> Export:
     text = OFX_V1.replace("<FITID>2026", "<FITID>GZ-2026")
     return Export("checking.ofx.gz", gzip.compress(text.encode("cp1252")), [
-        tx("GZ-20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
-        tx("GZ-20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
+        tx("9876543/GZ-20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
+        tx("9876543/GZ-20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
     ], description="gzip of an OFX 1.02 statement (ofxtools needs a byte stream with a text mode)")
 
 
 def qfx_gzipped() -> Export:
     text = OFX_V2.replace("<FITID>CC-1", "<FITID>GZ-CC-1")
     return Export("card.qfx.gz", gzip.compress(text.encode()), [
-        tx("GZ-CC-1", "2026-03-10", "-59.90", "EUR", "LUFTHANSA", "Ticket", "", "4111111111111111"),
+        tx("4111111111111111/GZ-CC-1", "2026-03-10", "-59.90", "EUR", "LUFTHANSA", "Ticket", "", "4111111111111111"),
     ], description="gzip of an OFX 2.2 card statement named .qfx")
 
 
@@ -251,9 +255,12 @@ def ing_duplicate_currency() -> Export:
             "28.03.2026;28.03.2026;Hotel Kranich;Lastschrift;Rechnung 8812 Zimmer 4 Naechte;2.468,30;EUR;-612,40;USD\n"
             "14.03.2026;13.03.2026;Arbeitgeber GmbH;Gutschrift;Gehalt Maerz 2026;3.080,70;EUR;3.080,70;EUR\n")
     return Export("Umsatzanzeige_ING.csv", text.encode("utf-8-sig"), [
-        tx(None, "2026-03-28", "-612.40", "USD", "Hotel Kranich", "Rechnung 8812 Zimmer 4 Naechte"),
-        tx(None, "2026-03-14", "3080.70", "EUR", "Arbeitgeber GmbH", "Gehalt Maerz 2026"),
+        tx(None, "2026-03-28", "-612.40", "USD", "Hotel Kranich", "Rechnung 8812 Zimmer 4 Naechte", "", ING_IBAN),
+        tx(None, "2026-03-14", "3080.70", "EUR", "Arbeitgeber GmbH", "Gehalt Maerz 2026", "", ING_IBAN),
     ], description="ING: 'Währung' twice (balance's and amount's), long preamble, Buchung/Verwendungszweck")
+
+
+ING_IBAN = "DE27 1001 0010 0987 6543 21"
 
 
 def chase_details() -> Export:
@@ -276,8 +283,8 @@ def colon_preamble() -> Export:
             "2026-01-13,Wire fee,-15.00,USD\n"
             "2026-01-20,Customer transfer,\"4,250.00\",USD\n")
     return Export("account_statement.csv", text.encode(), [
-        tx(None, "2026-01-13", "-15.00", "USD", "", "Wire fee"),
-        tx(None, "2026-01-20", "4250.00", "USD", "", "Customer transfer"),
+        tx(None, "2026-01-13", "-15.00", "USD", "", "Wire fee", "", "0123456789"),
+        tx(None, "2026-01-20", "4250.00", "USD", "", "Customer transfer", "", "0123456789"),
     ], description="'Label:' preamble lines that name fields (Account:, Currency:) are not the header")
 
 
@@ -333,4 +340,181 @@ def corpus() -> list[Export]:
             utf16_tsv(), pipes_cp1252(), signs(), workbook(), ofx_bank(), qfx_card(), jsonl_foreign_keys(),
             gzipped_soll_haben(), inverted_sign(), duplicate_rows(), ofx_gzipped(), qfx_gzipped(),
             ing_duplicate_currency(), chase_details(), colon_preamble(), dashed_us_dates(), sparkasse_camt(),
-            canonical_without_ids(), json_without_ids()]
+            canonical_without_ids(), json_without_ids(), *issue19_corpus()]
+
+
+# Issue 19: layouts of real exports that did not import right, reproduced by hand with the
+# values their upstream importers' tests expect (the files themselves stay out of the
+# repository: /work/corpus holds them, with bench/corpus_score.py).
+
+def lloyds_trailing_comma() -> Export:
+    """Lloyds (UK): the header ends with a comma (one more, unnamed, field than every row),
+    split debit/credit amounts, the holder's 'Account Number' on every row, no currency."""
+    text = ("Transaction Date,Transaction Type,Sort Code,Account Number,Transaction Description,Debit Amount,"
+            "Credit Amount,Balance,\n"
+            "15/01/2024,DEB,'99-88-74,1515152252,ACME STORE CD 1417    14JAN24,8.99,,2040.59\n"
+            "01/12/2023,FPI,'99-88-74,1515152252,HHHHH LTD RP555000111222333 207348     10 01DEC23 16:05,,2000,"
+            "8029.49\n")
+    return Export("lloyds_statement.csv", text.encode(), [
+        tx(None, "2024-01-15", "-8.99", "GBP", "", "ACME STORE CD 1417 14JAN24", "", "1515152252"),
+        tx(None, "2023-12-01", "2000", "GBP", "", "HHHHH LTD RP555000111222333 207348 10 01DEC23 16:05", "",
+           "1515152252"),
+    ], mapping={"default_currency": "GBP"}, description="header one field wider than the rows (trailing comma)")
+
+
+def ing_nl_af_bij() -> Export:
+    """ING (Netherlands): unsigned 'Bedrag (EUR)' signed by the 'Af Bij' column, the currency
+    in the amount's header, the holder's 'Rekening' beside the counterparty's 'Tegenrekening'."""
+    text = ('"Datum","Naam / Omschrijving","Rekening","Tegenrekening","Code","Af Bij","Bedrag (EUR)",'
+            '"Mutatiesoort","Mededelingen"\n'
+            '"20200213","Albert Heijn 1234","NL99INGB9999999999","","BA","Af","1,25","Betaalautomaat",'
+            '"Pasvolgnr: 003 13-02-2020 16:22"\n'
+            '"20200214","J. Jansen","NL99INGB9999999999","NL12RABO0123456789","GT","Bij","250,00",'
+            '"Online bankieren","Huur februari"\n')
+    return Export("NL99INGB9999999999_01-02-2020_29-02-2020.csv", text.encode(), [
+        tx(None, "2020-02-13", "-1.25", "EUR", "Albert Heijn 1234", "Pasvolgnr: 003 13-02-2020 16:22", "",
+           "NL99INGB9999999999"),
+        tx(None, "2020-02-14", "250.00", "EUR", "J. Jansen", "Huur februari", "", "NL99INGB9999999999"),
+    ], description="Dutch headers, sign from 'Af Bij', currency from 'Bedrag (EUR)'")
+
+
+def dkb_preamble_account() -> Export:
+    """DKB (Germany, 2023 layout): the holder's account only above the header ('Girokonto'),
+    'Betrag (€)' naming the currency, an 'IBAN' column that is the counterparty's."""
+    text = ('"Girokonto";"DE07123412341234123412"\n"Zeitraum:";"01.01.2024 - 31.01.2024"\n'
+            '"Kontostand vom 31.01.2024:";"1.234,56 €"\n""\n'
+            '"Buchungsdatum";"Wertstellung";"Status";"Zahlungsempfänger*in";"Verwendungszweck";"Umsatztyp";'
+            '"IBAN";"Betrag (€)";"Gläubiger-ID";"Mandatsreferenz";"Kundenreferenz"\n'
+            '"15.01.24";"15.01.24";"Gebucht";"Stadtwerke Musterstadt";"Abschlag Januar";"Ausgang";'
+            '"DE02120300000000202051";"-84,00";"DE98ZZZ09999999999";"M-1";""\n'
+            '"16.01.24";"16.01.24";"Gebucht";"Arbeitgeber GmbH";"Gehalt Januar";"Eingang";'
+            '"DE89370400440532013000";"3.000,00";"";"";""\n')
+    return Export("dkb_girokonto.csv", text.encode("utf-8-sig"), [
+        tx(None, "2024-01-15", "-84.00", "EUR", "Stadtwerke Musterstadt", "Abschlag Januar", "",
+           "DE07123412341234123412"),
+        tx(None, "2024-01-16", "3000.00", "EUR", "Arbeitgeber GmbH", "Gehalt Januar", "", "DE07123412341234123412"),
+    ], description="account from the preamble, currency from 'Betrag (€)', the payee's IBAN is not the account")
+
+
+def revolut_timestamps() -> Export:
+    """Revolut: 'Completed Date' with a time of day, a 'State' column, per-row currency."""
+    text = ("Type,Product,Started Date,Completed Date,Description,Amount,Fee,Currency,State,Balance\n"
+            "TRANSFER,Current,2021-09-05 11:32:41,2021-09-05 11:32:41,transfer,-250.00,0.00,EUR,COMPLETED,750.00\n"
+            "CARD_PAYMENT,Current,2021-09-05 18:22:20,2021-09-06 09:01:02,company äöå,-9.50,0.00,EUR,COMPLETED,"
+            "740.50\n")
+    return Export("account-statement_2021-09.csv", text.encode(), [
+        tx(None, "2021-09-05", "-250.00", "EUR", "", "transfer"),
+        tx(None, "2021-09-06", "-9.50", "EUR", "", "company äöå"),
+    ], description="date and time stamps, 'Completed Date' is the booking date")
+
+
+def soll_haben_marker() -> Export:
+    """A German bank's unsigned 'Umsatz' with an 'S'/'H' (Soll/Haben) column."""
+    text = ("Buchungstag;Text;Umsatz;S/H;Währung\n"
+            "02.01.2024;Miete;750,00;S;EUR\n"
+            "03.01.2024;Erstattung;20,00;H;EUR\n")
+    return Export("umsaetze_sh.csv", text.encode("cp1252"), [
+        tx(None, "2024-01-02", "-750.00", "EUR", "", "Miete"),
+        tx(None, "2024-01-03", "20.00", "EUR", "", "Erstattung"),
+    ], description="sign from an S/H column")
+
+
+def italian_entrate_uscite() -> Export:
+    """Fineco (Italy): 'Data', 'Entrate', 'Uscite', 'Descrizione'; the currency is implied."""
+    text = ("Data;Entrate;Uscite;Descrizione;Descrizione_Completa\n"
+            "05/03/2024;;-35,20;Pagamento Visa Debit;SUPERMERCATO ROMA\n"
+            "27/02/2024;1.500,00;;Bonifico SEPA;STIPENDIO FEBBRAIO\n")
+    return Export("movimenti_fineco.csv", text.encode(), [
+        tx(None, "2024-03-05", "-35.20", "EUR", "", "Pagamento Visa Debit"),
+        tx(None, "2024-02-27", "1500.00", "EUR", "", "Bonifico SEPA"),
+    ], mapping={"default_currency": "EUR"}, description="Italian headers")
+
+
+def portuguese_debito_credito() -> Export:
+    """A Portuguese bank: 'Data Mov.', 'Data Valor', 'Descrição', 'Débito', 'Crédito'."""
+    text = ("Data Mov.;Data Valor;Descrição;Débito;Crédito;Saldo\n"
+            "12-03-2024;12-03-2024;COMPRA CONTINENTE;45,10;;1.204,90\n"
+            "15-03-2024;15-03-2024;TRF SALARIO;;1.250,00;2.454,90\n")
+    return Export("extrato.csv", text.encode("cp1252"), [
+        tx(None, "2024-03-12", "-45.10", "EUR", "", "COMPRA CONTINENTE"),
+        tx(None, "2024-03-15", "1250.00", "EUR", "", "TRF SALARIO"),
+    ], mapping={"default_currency": "EUR"}, description="Portuguese headers, DD-MM-YYYY")
+
+
+def journal_synonyms() -> Export:
+    """A ledger export: 'JournalDate' as 23-Jan-15, 'total', 'Monn.', 'Reason', 'Partner Name'."""
+    text = ("JournalDate,Partner Name,Reason,total,Monn.\n"
+            "23-Jan-15,Globex SA,Consulting,-1200.00,CHF\n"
+            "24-Jan-15,Initech AG,Refund,80.00,CHF\n")
+    return Export("journal_2015.csv", text.encode(), [
+        tx(None, "2015-01-23", "-1200.00", "CHF", "Globex SA", "Consulting"),
+        tx(None, "2015-01-24", "80.00", "CHF", "Initech AG", "Refund"),
+    ], description="header synonyms, DD-Mon-YY dates")
+
+
+OFX_BLANK_LINES = "\n\n\n  \n" + OFX_V1.replace("<FITID>2026", "<FITID>BL-2026")
+
+
+def ofx_leading_blank_lines() -> Export:
+    return Export("download.ofx", OFX_BLANK_LINES.encode("cp1252"), [
+        tx("9876543/BL-20260203-1", "2026-02-03", "-1036.47", "USD", "ACME SUPPLIES", "Invoice 4411", "", "9876543"),
+        tx("9876543/BL-20260205-7", "2026-02-05", "2500.00", "USD", "CLIENT PAYMENT", "", "1044", "9876543"),
+    ], description="blank lines before the OFX header")
+
+
+MT940_ING = """0000 01INGBNL2AXXXX00001
+940 00
+:20:MPBZ
+:25:0001234567
+:28C:000
+:60F:C100722EUR0,00
+:61:100722D25,03NTRFNONREF
+:86: RC AFREKENING BETALINGSVERKEER
+BETREFT REKENING 4715589 PERIODE: 01-10-2010 / 31-12-2010
+:61:100723C1,00NTRFNONREF
+:86:/NAME/Hr S Marechal/REMI/Betaling transactiedatum 22-07-2010/
+:62F:D100723EUR24,03
+-XXX
+"""
+
+
+def mt940_ing() -> Export:
+    return Export("ing.sta", MT940_ING.encode(), [
+        tx(None, "2010-07-22", "-25.03", "EUR", "",
+           "RC AFREKENING BETALINGSVERKEER BETREFT REKENING 4715589 PERIODE: 01-10-2010 / 31-12-2010", "",
+           "0001234567"),
+        tx(None, "2010-07-23", "1.00", "EUR", "Hr S Marechal",
+           "/NAME/Hr S Marechal/REMI/Betaling transactiedatum 22-07-2010/", "", "0001234567"),
+    ], description="SWIFT MT940 (ING layout), read with the mt-940 library")
+
+
+CAMT053 = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
+ <BkToCstmrStmt><GrpHdr><MsgId>M1</MsgId><CreDtTm>2016-01-01T00:00:00</CreDtTm></GrpHdr>
+  <Stmt><Id>S1</Id><CreDtTm>2016-01-01T00:00:00</CreDtTm>
+   <Acct><Id><IBAN>LT000000000000000000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+   <Ntry><Amt Ccy="EUR">0.29</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2015-12-31</Dt></BookgDt><ValDt><Dt>2016-01-01</Dt></ValDt><AcctSvcrRef>FC1261858984</AcctSvcrRef>
+    <NtryDtls><TxDtls><RltdPties><Cdtr><Nm>AB DNB Bankas</Nm></Cdtr></RltdPties>
+     <RmtInf><Ustrd>Sąskaitos aptarnavimo mokestis</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+   <Ntry><Amt Ccy="EUR">125.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2015-12-15</Dt></BookgDt><ValDt><Dt>2015-12-15</Dt></ValDt><AcctSvcrRef>FC1261000001</AcctSvcrRef>
+    <NtryDtls><TxDtls><Refs><EndToEndId>E2E-7</EndToEndId></Refs><RltdPties><Dbtr><Nm>UAB Klientas</Nm></Dbtr>
+     </RltdPties><RmtInf><Ustrd>Sąskaita 15</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+  </Stmt></BkToCstmrStmt></Document>
+"""
+
+
+def camt053_statement() -> Export:
+    return Export("statement.camt053.xml", CAMT053.encode(), [
+        tx("LT000000000000000000/FC1261858984", "2015-12-31", "-0.29", "EUR", "AB DNB Bankas",
+           "Sąskaitos aptarnavimo mokestis", "FC1261858984", "LT000000000000000000"),
+        tx("LT000000000000000000/FC1261000001", "2015-12-15", "125.00", "EUR", "UAB Klientas", "Sąskaita 15",
+           "E2E-7", "LT000000000000000000"),
+    ], description="ISO 20022 CAMT.053 (a Lithuanian bank's layout), read with defusedxml")
+
+
+def issue19_corpus() -> list[Export]:
+    return [lloyds_trailing_comma(), ing_nl_af_bij(), dkb_preamble_account(), revolut_timestamps(),
+            soll_haben_marker(), italian_entrate_uscite(), portuguese_debito_credito(), journal_synonyms(),
+            ofx_leading_blank_lines(), mt940_ing(), camt053_statement()]

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 
 from jobs.datatypes.base import BatchContext, Handler, RecordRejected
 from jobs.datatypes.fields import optional_text, parse_amount, parse_currency, parse_date, require_text
@@ -228,18 +228,30 @@ def reconciliation_summary(job: Any, rematched: int = 0) -> dict:
     }
     period = lines.aggregate(first=Min("date"), last=Max("date"))
     if period["first"]:
-        ledger = Transaction.objects.filter(project_id=job.project_id, date__gte=period["first"],
-                                            date__lte=period["last"],
-                                            currency__in=lines.values("currency").distinct())
-        account = (job.options or {}).get("ledger_account")
-        if account:
-            ledger = ledger.filter(account=account)
-        unmatched = ledger.exclude(id__in=lines.filter(outcome=MatchOutcome.MATCHED, transaction__isnull=False)
-                                   .values("transaction_id"))
+        ledger = period_ledger(job, period["first"], period["last"])
+        unmatched = unmatched_ledger(job, ledger)
         summary["period"] = [period["first"].isoformat(), period["last"].isoformat()]
         summary["ledger_transactions_in_period"] = ledger.count()
         summary["ledger_unmatched_in_period"] = unmatched.count()
         summary["ledger_unmatched_sample"] = list(unmatched.order_by("date", "external_id")
                                                   .values_list("external_id", flat=True)[:20])
     return summary
+
+
+def period_ledger(job: Any, first: dt.date, last: dt.date) -> QuerySet[Transaction]:
+    """The project's ledger rows a statement covers: dated from `first` to `last` (the period
+    of its lines), in the currencies of its lines, and of `ledger_account` when the job names
+    one. The summary counts them and the reconciliation page lists them: one definition."""
+    lines = StatementMatch.objects.filter(job_id=job.id)
+    ledger = Transaction.objects.filter(project_id=job.project_id, date__gte=first, date__lte=last,
+                                        currency__in=lines.values("currency").distinct())
+    account = (job.options or {}).get("ledger_account")
+    return ledger.filter(account=account) if account else ledger
+
+
+def unmatched_ledger(job: Any, ledger: QuerySet[Transaction]) -> QuerySet[Transaction]:
+    """The rows of `ledger` that no line of the job matched (an anti-join on the matches'
+    (job, transaction) index, so a page of them reads only the rows it walks past)."""
+    matched = StatementMatch.objects.filter(job_id=job.id, outcome=MatchOutcome.MATCHED, transaction_id=OuterRef("pk"))
+    return ledger.filter(~Exists(matched))
 

@@ -35,15 +35,17 @@ from jobs.models import (
     TextEmbedding,
     Transaction,
 )
+from jobs.selectors import findings
 from zenith.infra import csv_safety
 
 
 @dataclasses.dataclass(frozen=True)
 class Filter:
     name: str
-    apply: Callable[[QuerySet, str], QuerySet]
+    apply: Callable[..., QuerySet]  # (queryset, value), or (queryset, value, job) `with_job`
     help: str
     choices: tuple[str, ...] = ()
+    with_job: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +69,7 @@ class ResultSource:
                 continue
             if spec.choices and value not in spec.choices:
                 raise ResultFilterError(f"{spec.name} must be one of: {', '.join(spec.choices)}")
-            queryset = spec.apply(queryset, value)
+            queryset = spec.apply(queryset, value, job) if spec.with_job else spec.apply(queryset, value)
         return queryset.values(*self.columns)
 
 
@@ -105,6 +107,9 @@ FINDINGS = ResultSource(
         Filter("counterparty", lambda qs, v: qs.filter(counterparty__icontains=v), "Counterparty contains."),
         Filter("q", lambda qs, v: qs.filter(Q(external_id=v) | Q(related_external_id=v)),
                "This record id (flagged or named as the earlier payment)."),
+        Filter("review_state", lambda qs, v, job: findings.by_review_state(qs, job, v, per_finding=False),
+               "Only findings in this review state (their latest review), or not reviewed yet.",
+               findings.REVIEW_FILTERS, with_job=True),
     ),
     summary_counts=("findings_by_rule", "findings_by_severity"),
     page_columns=("external_id", "rule", "severity", "date", "amount", "currency", "account", "counterparty",
@@ -345,7 +350,8 @@ def results_preview(job: ProcessingJob, limit: int = 25) -> dict | None:
     columns = source.page_columns or source.columns
     return {
         "kind": source.kind, "title": source.title, "columns": columns,
-        "rows": [[{"value": _shown(row[c]), "wide": c in WIDE_COLUMNS} for c in columns] for row in rows[:limit]],
+        "rows": [[{"value": _shown(row[c]), "wide": c in WIDE_COLUMNS, "column": c} for c in columns]
+                 for row in rows[:limit]],
         "total": rows.count(), "counts": counts, "limit": limit,
         "benford": [summary[key] for key in ("benford_first_digit", "benford_first_two_digits")
                     if isinstance(summary.get(key), dict)],

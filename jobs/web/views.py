@@ -31,6 +31,8 @@ from jobs.services.mappings import preview_upload, save_mapping
 from jobs.web import staged_uploads
 from jobs.web.charts import throughput_svg
 from jobs.web.forms import UploadForm, editable_mapping
+from jobs.web.readable import import_reading, preview_table
+from jobs.web.results_pages import job_page_context
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "job": job, "progress": selectors.job_progress(job), "batches": batches, "failures": failures,
         "failure_count": job.items_failed, "batch_counts": selectors.batch_status_counts(job),
         "chart": throughput_svg(selectors.throughput_series(job)), "results": results_preview(job),
-        **_actions(job, request.user),
+        **_actions(job, request.user), **job_page_context(job),
     })
 
 
@@ -191,6 +193,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
             save_mapping(project, data["save_mapping_as"], options["mapping"], request.user)
         if previewing:
             context["preview"] = preview_upload(project, source, name, data["data_type"], options=options)
+            context["preview_reading"] = import_reading(context["preview"]["detected"], shown_elsewhere=("diagnosis",))
+            context["preview_table"] = preview_table(context["preview"]["rows"])
             _keep_for_correction(form, context, staged, editable_mapping(context["preview"]))
             return render(request, "jobs/job_new.html", context)
         job = services.submit_file(

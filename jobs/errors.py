@@ -192,6 +192,20 @@ class NoSimilarityIndex(ZenithError):
     code = "no_similarity_index"
 
 
+class InvalidReview(ZenithError):
+    """A review of a finding with a state or note Zenith does not accept."""
+
+    code = "invalid_review"
+
+
+class ReviewConflict(ZenithError):
+    """The finding was reviewed by someone else after the reviewer last saw it: nothing is
+    saved, so no verdict silently replaces one its author never read."""
+
+    http_status = 409
+    code = "review_conflict"
+
+
 def sentence(exc: ZenithError) -> str:
     """The sentence a command or an admin message shows for a refusal (describe's own)."""
     return exc.detail()

@@ -394,7 +394,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "jobs.api.schema.add_error_responses"],
-    "ENUM_NAME_OVERRIDES": {"ProjectRoleEnum": "jobs.models.core.ProjectRole.choices"},
+    "ENUM_NAME_OVERRIDES": {"ProjectRoleEnum": "jobs.models.core.ProjectRole.choices",
+                            "ReviewStateEnum": "jobs.models.reviews.ReviewState.choices",
+                            "BreakerForceStateEnum": ["open", "closed", "auto"],
+                            "BreakerStateEnum": ["closed", "open", "half_open"]},
 }
 # Uploads above this size are spooled to disk while parsed (Django's own default is 2.5 MB).
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("ZENITH_UPLOAD_MEMORY_BYTES", 2_621_440)

@@ -234,8 +234,8 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "members", "roles", "role", "created_at"]
-        read_only_fields = ["members", "roles", "role", "created_at"]
+        fields = ["id", "name", "members", "roles", "role", "created_at", "base_currency"]
+        read_only_fields = ["members", "roles", "role", "created_at", "base_currency"]
 
     def _memberships(self, project) -> list:
         # Prefetched by the viewset (memberships__user); sorted here, not by another query.

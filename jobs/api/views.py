@@ -298,6 +298,18 @@ class ProjectViewSet(ProjectAccessActions, mixins.ListModelMixin, mixins.CreateM
                                  id_hint=serializer.validated_data.get("id", ""))
         serializer.instance = self.get_queryset().get(pk=created.pk)
 
+    @extend_schema(methods=["put"], request=inline_serializer("BaseCurrency", {
+        "base_currency": serializers.CharField(allow_blank=True)}), responses=s.ProjectSerializer)
+    @action(detail=True, methods=["put"], url_path="base-currency", pagination_class=None)
+    def base_currency(self, request, pk=None):
+        """Sets the project's base currency (issue 19): the currency of records whose file names none."""
+        project = self.get_object()
+        access.require(request.user, project, access.SAVE_MAPPINGS)
+        from jobs.services.mappings import set_base_currency
+
+        set_base_currency(project, str(request.data.get("base_currency") or ""), request.user)
+        return Response(s.ProjectSerializer(self.get_queryset().get(pk=project.pk)).data)
+
     @extend_schema(methods=["get"], responses=s.ImportMappingSerializer(many=True))
     @extend_schema(methods=["post"], request=s.ImportMappingSerializer, responses=s.ImportMappingSerializer)
     @action(detail=True, methods=["get", "post"], pagination_class=None)

@@ -30,6 +30,7 @@ from jobs.models.domain import (
     Transaction,
 )
 from jobs.models.imports import ImportMapping
+from jobs.models.reviews import FindingReview, ReviewState
 
 __all__ = [
     "ACTIVE_BATCH_STATUSES",
@@ -40,6 +41,7 @@ __all__ = [
     "EmbeddingBand",
     "EntityName",
     "Finding",
+    "FindingReview",
     "MatchOutcome",
     "Severity",
     "StatementMatch",
@@ -60,5 +62,6 @@ __all__ = [
     "ProjectMembership",
     "ProjectRole",
     "RerunScope",
+    "ReviewState",
     "Transaction",
 ]

@@ -26,6 +26,9 @@ class Transaction(models.Model):
     date = models.DateField()
     amount = models.DecimalField(max_digits=20, decimal_places=4)
     currency = models.CharField(max_length=3)
+    # True when the record named no currency and the job's default or the project's base
+    # currency was used (issue 19): the file implied it, Zenith did not read it.
+    currency_inferred = models.BooleanField(default=False, db_default=False)
     account = models.CharField(max_length=128, blank=True, default="")
     counterparty = models.CharField(max_length=255, blank=True, default="")
     description = models.TextField(blank=True, default="")
@@ -78,9 +81,15 @@ class AnalysisRecord(models.Model):
 
 
 class Finding(models.Model):
-    """One red flag raised on one record by one rule, with a plain-language explanation."""
+    """One red flag raised on one record by one rule, with a plain-language explanation.
+    Analysts review it (jobs.models.reviews, matched by project, rule and external id)."""
 
-    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="findings")
+    # Indexes cost every insert, so each one below serves a page (docs/design.md, "Findings and
+    # reviews"): the findings browser walks (job, sort columns) from a cursor, one index per
+    # sort; sorting by rule walks the unique (job, rule, item_index); (job, external_id) finds
+    # a transaction's findings and the reviewed ones. Every index leads with the job, so the
+    # job's own index would be redundant.
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="findings", db_index=False)
     rule = models.CharField(max_length=32)
     severity = models.CharField(max_length=8, choices=Severity.choices)
     item_index = models.PositiveIntegerField()
@@ -98,7 +107,12 @@ class Finding(models.Model):
     class Meta:
         ordering = ["job", "item_index", "rule"]
         constraints = [models.UniqueConstraint(fields=["job", "rule", "item_index"], name="finding_job_rule_item")]
-        indexes = [models.Index(fields=["job", "severity"], name="finding_job_severity")]
+        indexes = [
+            models.Index(fields=["job", "severity", "date", "id"], name="finding_job_severity_date"),
+            models.Index(fields=["job", "date", "id"], name="finding_job_date_id"),
+            models.Index(fields=["job", "amount", "id"], name="finding_job_amount_id"),
+            models.Index(fields=["job", "external_id"], name="finding_job_external_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule} on {self.external_id}"

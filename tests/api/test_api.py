@@ -133,7 +133,7 @@ BAD_FILES = [
     ("jsonl line not an object", "x.jsonl", b'{"id": 1}\n[1, 2]\n', "line 2: expected a JSON object"),
     ("malformed json array", "x.json", b'[{"id": 1},\n {"id": 2}\n {"id": 3}]', "line 3"),
     ("json not an array", "x.json", b'{"id": 1}', "expected a JSON array"),
-    ("csv wrong field count", "x.csv", b"id,amount\n1,2\n3,4,5\n", "line 3: expected 2 fields"),
+    ("csv without date or amount", "x.csv", b"id,name\n1,2\n3,4\n", "no date or amount column was recognised"),
     ("csv duplicate header", "x.csv", b"id,id\n1,2\n", "duplicate column names"),
     ("not utf-8 json lines", "x.jsonl", b'{"id": "caf\xe9"}\n', "not UTF-8"),
     ("not utf-8 json", "x.json", b'[{"id": "caf\xe9"}]', "not UTF-8"),
@@ -522,8 +522,6 @@ def test_item_backlog_over_limit_refuses_submissions(api_users, redis, settings)
     ("json array", "x.json", b'[\n{"id": "A"},\n{"id": "B"},\n{"id": "C" "x"},\n{"id": "D"}\n]', 4),
     ("csv unterminated quote", "x.csv",
      b'id,date,amount,currency\nA,2026-01-01,1.00,EUR\nB,2026-01-02,"2.00,EUR\nC,2026-01-03,3.00,EUR\n', 3),
-    ("csv short row", "x.csv",
-     b'id,date,amount,currency\nA,2026-01-01,1.00,EUR\nB,2026-01-02,2.00\nC,2026-01-03,3.00,EUR\n', 3),
 ])
 def test_malformed_upload_names_its_line(api_users, redis, case, name, content, line):
     response = upload(api_client(api_users["alice"]), content, name)

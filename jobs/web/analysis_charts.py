@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 240
@@ -85,7 +85,7 @@ def findings_over_time_svg(series: dict, chart_id: str) -> SafeString:
     severity."""
     periods = series.get("periods") or []
     if not periods:
-        return format_html('<p class="muted">No finding to chart.</p>')
+        return mark_safe('<p class="muted">No finding to chart.</p>')
     unit = series.get("unit")
     totals = [sum(p[s] for s in SEVERITIES) for p in periods]
     max_y = max(totals) or 1
@@ -121,7 +121,7 @@ def amounts_svg(distribution: dict, chart_id: str) -> SafeString:
     red mark under the axis at its amount, and the bins holding outliers outlined."""
     bins = distribution.get("bins") or []
     if not bins:
-        return format_html('<p class="muted">No amount to chart.</p>')
+        return mark_safe('<p class="muted">No amount to chart.</p>')
     low, high = math.log10(float(bins[0]["low"])), math.log10(float(bins[-1]["high"]))
     span = (high - low) or 1.0
 
@@ -167,7 +167,7 @@ def benford_svg(test: dict, chart_id: str) -> SafeString:
     expected share as a line of dots."""
     observed, expected = test.get("observed") or {}, test.get("expected") or {}
     if not observed:
-        return format_html('<p class="muted">Too few amounts for this test.</p>')
+        return mark_safe('<p class="muted">Too few amounts for this test.</p>')
     digits = list(expected)
     max_y = max(max(observed.values()), max(expected.values())) or 1
     slot = PLOT_W / len(digits)

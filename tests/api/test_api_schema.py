@@ -1,5 +1,7 @@
 """Schemathesis against the API's own OpenAPI schema: generated requests to every operation
-must never get a 5xx, and every response must match what the schema documents."""
+must never get a 5xx, and every response must match what the schema documents; then a
+stateful run, where schemathesis chains calls through the links it infers from the schema
+(a job id or project id one response gives is used by the next request)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from tests.conftest import api_client
 
 pytestmark = pytest.mark.django_db
 
+EXAMPLES_PER_OPERATION = 40
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance]
 
@@ -58,7 +61,7 @@ def test_generated_requests_get_no_5xx_and_match_the_schema(api_users, redis, se
     seen = []
     for operation in operations:
 
-        @hypothesis_settings(max_examples=25, deadline=None, database=None, derandomize=True,
+        @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def run(case):
@@ -67,4 +70,27 @@ def test_generated_requests_get_no_5xx_and_match_the_schema(api_users, redis, se
         with wsgi_in_test_transaction():
             run()
         seen.append(operation.label)
-    print(f"schemathesis: {len(seen)} operations, {25 * len(seen)} cases at most, no failure")
+    print(f"schemathesis: {len(seen)} operations, {EXAMPLES_PER_OPERATION * len(seen)} cases at most, no failure")
+
+
+@pytest.mark.heavy
+def test_chained_requests_through_inferred_links_get_no_5xx(api_users, redis, settings):
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = True
+    user = api_users["alice"]
+    schema = load_schema(user)
+    machine = schema.as_state_machine()
+    headers = {"Authorization": f"Token {user.auth_token.key}"}
+
+    class Machine(machine):
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=(), **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    assert machine.bundles, "schemathesis found no link between the API's operations"
+    print(f"schemathesis stateful: links into {sorted(machine.bundles)}")
+    with wsgi_in_test_transaction():
+        Machine.run(settings=hypothesis_settings(max_examples=30, stateful_step_count=6, deadline=None,
+                                                 database=None, derandomize=True,
+                                                 suppress_health_check=list(HealthCheck)))

@@ -100,7 +100,8 @@ def test_transaction_ingestion_codes_normalisation_and_duplicates(project, start
 
     again = run(project, "transaction", records)  # idempotent: nothing new, everything reported
     assert again.summary["stored"] == 0
-    assert again.summary["duplicates_across_jobs"] + again.summary["duplicates_within_job"] == again.items_processed
+    assert (again.summary["already_stored"] + again.summary["duplicates_across_jobs"]
+            + again.summary["duplicates_within_job"]) == again.items_processed
     assert Transaction.objects.filter(project=project).count() == len(stored)
     codes_found = Counter(codes.values())
     report("transaction", {"records": len(records), "invalid_planted": len(expected),

@@ -16,7 +16,6 @@ import io
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -463,19 +462,12 @@ def test_slow_clients_do_not_starve_gunicorn_as_deployed(api_users, tmp_path):
 
 # --- the pages under the policy, in a real browser -----------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_pages_and_scripts_work_under_the_content_security_policy(api_users, redis, live_server):
+def test_pages_and_scripts_work_under_the_content_security_policy(api_users, redis, live_server, chromium):
     """Every page Zenith serves, its own scripts running (the job page's live progress), the
     API docs and the admin, without one policy violation in the browser's console."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
     from django.contrib.auth import get_user_model
-    from playwright.sync_api import sync_playwright
 
     get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     client = api_client(api_users["alice"])
@@ -486,35 +478,28 @@ def test_pages_and_scripts_work_under_the_content_security_policy(api_users, red
     running = client.post(SUBMIT, {"project_id": "alice-audit", "data_type": "transaction", "items": items},
                           format="json").json()["job_id"]
     violations: list[tuple[str, str]] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--headless=new", "--no-sandbox", "--disable-gpu",
-                                                   "--disable-dev-shm-usage"])
-        try:
-            for username in ("alice", "root"):
-                page = browser.new_page()
-                page.on("console", lambda message, page=page: violations.append((page.url, message.text))
-                        if "Content Security Policy" in message.text else None)
-                page.goto(f"{live_server.url}/accounts/login/")
-                page.fill("input[name=username]", username)
-                page.fill("input[name=password]", "pw")
-                page.click("main button[type=submit]")
-                page.wait_for_url(f"{live_server.url}/")
-                paths = ["/", "/jobs/", "/jobs/new/", f"/jobs/{finished}/", f"/jobs/{running}/", "/api/docs/"]
-                if username == "root":
-                    paths = ["/admin/", "/admin/jobs/processingjob/", "/admin/django_rq/dashboard/",
-                             "/admin/django_rq/dashboard/queues/0/"]
-                for path in paths:
-                    page.goto(f"{live_server.url}{path}")
-                    page.wait_for_load_state("networkidle")
-                if username == "alice":
-                    page.goto(f"{live_server.url}/api/docs/")
-                    page.wait_for_selector(".swagger-ui .info", timeout=20_000)  # its inline script ran
-                    page.goto(f"{live_server.url}/jobs/{running}/")
-                    # job.js polls progress.json: its request reaching the server proves it runs.
-                    with page.expect_response(lambda r: r.url.endswith("/progress.json"), timeout=10_000):
-                        pass
-                page.close()
-        finally:
-            browser.close()
+    for username in ("alice", "root"):
+        page = chromium.new_page()
+        page.on("console", lambda message, page=page: violations.append((page.url, message.text))
+                if "Content Security Policy" in message.text else None)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", "pw")
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        paths = ["/", "/jobs/", "/jobs/new/", f"/jobs/{finished}/", f"/jobs/{running}/", "/api/docs/"]
+        if username == "root":
+            paths = ["/admin/", "/admin/jobs/processingjob/", "/admin/django_rq/dashboard/",
+                     "/admin/django_rq/dashboard/queues/0/"]
+        for path in paths:
+            page.goto(f"{live_server.url}{path}")
+            page.wait_for_load_state("networkidle")
+        if username == "alice":
+            page.goto(f"{live_server.url}/api/docs/")
+            page.wait_for_selector(".swagger-ui .info", timeout=20_000)  # its inline script ran
+            page.goto(f"{live_server.url}/jobs/{running}/")
+            # job.js polls progress.json: its request reaching the server proves it runs.
+            with page.expect_response(lambda r: r.url.endswith("/progress.json"), timeout=10_000):
+                pass
+        page.close()
     assert not violations, violations

@@ -10,31 +10,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 
 import pytest
 
 from jobs.management import sample_data
 from tests.conftest import OUTPUT_DIR, wait_for_job
-from tests.web.test_browser import CHROMIUM, FLAGS, JOB_PAGE
+from tests.web.test_browser import JOB_PAGE
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 LEDGER_ITEMS = 800
 
 
-@pytest.fixture
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def _shot(page, name: str) -> None:

@@ -4,9 +4,7 @@ cancel a second job, check the final states, and keep screenshots."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 
@@ -15,9 +13,6 @@ from tests.conftest import OUTPUT_DIR
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 JOB_PAGE = re.compile(r".*/jobs/[0-9a-f-]{36}/$")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
 def csv_file(path, rows: int, extra_header: str = "", extra_value: str = "") -> str:
@@ -29,20 +24,10 @@ def csv_file(path, rows: int, extra_header: str = "", extra_value: str = "") -> 
     return str(path)
 
 
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield browser
-        browser.close()
 
 
-def test_upload_watch_cancel_in_a_real_browser(browser, live_server, start_workers, tmp_path):
+def test_upload_watch_cancel_in_a_real_browser(chromium, live_server, start_workers, tmp_path):
+    browser = chromium
     from django.contrib.auth import get_user_model
 
     from jobs.models import ProcessingJob, Project

@@ -11,7 +11,7 @@ from typing import Any
 
 
 class IdDeriver:
-    """Deterministic ids for records that have none (docs/design.md, "Errors"; issue 19): a
+    """Deterministic ids for records that have none (docs/design.md, "Record identity"): a
     hash of the record as the file wrote it (a row's cells as read, before any mapping; a JSON
     record's canonical text) within its `scope` (the holder's account where the file states it
     above the table), and the count of earlier records in the same file written the same way.

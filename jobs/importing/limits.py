@@ -31,6 +31,7 @@ import dataclasses
 import gzip
 import io
 import json
+import re
 import time
 import zlib
 from typing import IO, Any
@@ -274,3 +275,22 @@ def loads(text: str | bytes, budget: Budget | None = None) -> Any:
         raise budget.too_deep() from None
     check_depth(value, budget, text if isinstance(text, str) else None)
     return value
+
+
+def read_whole(raw: IO[bytes], budget: Budget, what: str) -> bytes:
+    """A statement's bytes (OFX, MT940, CAMT: their parsers read them whole), within
+    ZENITH_MAX_OFX_BYTES, and refused when a value or line runs past the line limit (searched
+    from each tag edge or line end only, so linear in the file)."""
+    limit = budget.limits.ofx_bytes
+    parts, size = [], 0
+    while size <= limit and (part := raw.read(1 << 20)):  # in parts: read(limit) would reserve it all
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise LimitExceeded(f"the {what} statement is larger than {limit:,} bytes", "ZENITH_MAX_OFX_BYTES", limit)
+    content = b"".join(parts)
+    longest = budget.limits.line_bytes
+    if re.search(rb"(?:\A|[<>\n])[^<>\n]{%d}" % (longest + 1), content):
+        raise budget.line_too_long(what=f"a {what} value or line")
+    budget.check_time()
+    return content

@@ -25,7 +25,7 @@ from jobs.datatypes.fields import ISO_4217
 from jobs.errors import InputError, LimitExceeded
 from jobs.importing import headers
 from jobs.importing.identity import IdDeriver, plain, scoped
-from jobs.importing.limits import Budget, LineGuard, guarded_lines, line_breaks_are_bytes
+from jobs.importing.limits import Budget, LineGuard, guarded_lines, line_breaks_are_bytes, read_whole
 
 SAMPLE_BYTES = 1 << 20
 SNIFF_LINES = 60
@@ -647,19 +647,7 @@ def ofx_records(raw: IO[bytes], budget: Budget | None = None) -> Iterator[dict]:
     from ofxtools.Parser import OFXTree
 
     budget = budget or Budget()
-    limit = budget.limits.ofx_bytes
-    parts, size = [], 0
-    while size <= limit and (part := raw.read(1 << 20)):  # in parts: read(limit) would reserve it all
-        parts.append(part)
-        size += len(part)
-    if size > limit:
-        raise LimitExceeded(f"the OFX statement is larger than {limit:,} bytes", "ZENITH_MAX_OFX_BYTES", limit)
-    content = b"".join(parts)
-    del parts
-    longest = budget.limits.line_bytes
-    # A value runs to the next tag: searched from each "<" or ">" only, so linear in the file.
-    if re.search(rb"(?:\A|[<>])[^<>]{%d}" % (longest + 1), content):
-        raise budget.line_too_long(what="an OFX value or tag")
+    content = read_whole(raw, budget, "OFX")
     budget.check_time()
     # Blank lines (or a byte-order mark) before the header are common in bank downloads and
     # mean nothing; ofxtools refuses them (issue 19).

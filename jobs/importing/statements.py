@@ -20,9 +20,9 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from jobs.errors import InputError, LimitExceeded
+from jobs.errors import InputError
 from jobs.importing.identity import IdDeriver, plain, scoped
-from jobs.importing.limits import Budget
+from jobs.importing.limits import Budget, read_whole
 
 _CAMT = re.compile(rb"camt\.05[234]|BkToCstmrStmt|BkToCstmrAcctRpt")
 _MT940 = re.compile(rb"(?m)^:20:.*\r?\n(?:.*\r?\n){0,3}?:25:")
@@ -36,23 +36,6 @@ def sniff(head: bytes, name: str) -> str | None:
     if lowered.endswith((".sta", ".mt940", ".940", ".swi")) or _MT940.search(head[:4096]):
         return "mt940"
     return None
-
-
-def read_whole(raw: IO[bytes], budget: Budget, what: str) -> bytes:
-    """The statement's bytes, within ZENITH_MAX_OFX_BYTES and the line limit."""
-    limit = budget.limits.ofx_bytes
-    parts, size = [], 0
-    while size <= limit and (part := raw.read(1 << 20)):  # in parts: read(limit) would reserve it all
-        parts.append(part)
-        size += len(part)
-    if size > limit:
-        raise LimitExceeded(f"the {what} statement is larger than {limit:,} bytes", "ZENITH_MAX_OFX_BYTES", limit)
-    content = b"".join(parts)
-    longest = budget.limits.line_bytes
-    if re.search(rb"(?:\A|[<>\n])[^<>\n]{%d}" % (longest + 1), content):
-        raise budget.line_too_long(what=f"a {what} value or line")
-    budget.check_time()
-    return content
 
 
 def mt940_records(raw: IO[bytes], budget: Budget | None = None) -> Iterator[dict]:

@@ -296,6 +296,20 @@ class TransactionAdmin(admin.ModelAdmin):
     date_hierarchy = "date"
 
 
+class HistoryAdmin(admin.ModelAdmin):
+    """A history the services write (reviews, the audit log): browsed here, never added to,
+    edited or deleted."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ReadOnlyResultAdmin(admin.ModelAdmin):
     """Results are written by workers; the admin browses them."""
 
@@ -329,7 +343,7 @@ class FindingAdmin(ReadOnlyResultAdmin):
 
 
 @admin.register(FindingReview)
-class FindingReviewAdmin(admin.ModelAdmin):
+class FindingReviewAdmin(HistoryAdmin):
     """Read-only: reviews are written by jobs.services.reviews (with their audit entry) and
     never edited or deleted; the latest review of a finding is its current state."""
 
@@ -340,15 +354,6 @@ class FindingReviewAdmin(admin.ModelAdmin):
     ordering = ("-at", "-id")
     readonly_fields = [f.name for f in FindingReview._meta.fields]
     list_select_related = ("project",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(StatementMatch)
@@ -407,7 +412,7 @@ class ImportMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(HistoryAdmin):
     """Read-only: entries are written by the services and never edited or deleted here."""
 
     list_display = ("at", "actor_name", "project_key", "action", "target")
@@ -415,12 +420,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ("actor_name", "project_key", "target")
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

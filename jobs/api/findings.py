@@ -12,7 +12,6 @@ filtered by review state in the results API (`?review_state=`).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as InvalidValue
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -63,10 +62,7 @@ class FindingReviewsView(JsonErrorsMixin, GenericAPIView):
     pagination_class = None
 
     def _finding(self, pk: str, rule: str, external_id: str) -> tuple[ProcessingJob, Finding]:
-        try:
-            job = selectors.visible_jobs(self.request.user).filter(id=pk).first()
-        except (ValueError, InvalidValue):
-            job = None
+        job = selectors.visible_job(self.request.user, pk)
         if job is None:
             raise NotFound("Job not found")
         source = source_for(job)

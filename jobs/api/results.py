@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import uuid
 
-from django.core.exceptions import ValidationError as InvalidValue
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -47,10 +46,7 @@ class JobResultsView(JsonErrorsMixin, GenericAPIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     def get_job(self, pk: str) -> ProcessingJob:
-        try:
-            job = selectors.visible_jobs(self.request.user).filter(id=pk).first()
-        except (ValueError, InvalidValue):
-            job = None
+        job = selectors.visible_job(self.request.user, pk)
         if job is None:
             raise NotFound("Job not found")
         return job

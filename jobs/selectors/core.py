@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
@@ -62,6 +64,14 @@ def visible_jobs(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ProcessingJ
     if is_operator(user):
         return jobs
     return jobs.filter(project__members=user)
+
+
+def visible_job(user: AbstractBaseUser | AnonymousUser, job_id: Any) -> ProcessingJob | None:
+    """The job if the user may see it; None for a foreign, unknown or malformed id alike."""
+    try:
+        return visible_jobs(user).filter(id=job_id).first()
+    except (ValueError, ValidationError):
+        return None
 
 
 def submittable_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:

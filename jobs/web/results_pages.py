@@ -28,7 +28,7 @@ ENTITY_PAGE_SIZE = 200
 
 
 def _visible_job(request: HttpRequest, job_id) -> ProcessingJob:
-    job = selectors.visible_jobs(request.user).filter(id=job_id).first()
+    job = selectors.visible_job(request.user, job_id)
     if job is None:
         raise Http404("Job not found")
     return job

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 def _job_or_404(request: HttpRequest, job_id, action: str = access.READ) -> ProcessingJob:
     """The job if the user sees it (404 otherwise, as for one that does not exist), and may do
     `action` on it (403 otherwise, naming the role needed)."""
-    job = selectors.visible_jobs(request.user).filter(id=job_id).first()
+    job = selectors.visible_job(request.user, job_id)
     if job is None:
         raise Http404("Job not found")
     if action != access.READ:

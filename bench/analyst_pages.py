@@ -153,6 +153,8 @@ def build(args) -> dict:
             continue
         counts_first[digits[0]] = counts_first.get(digits[0], 0) + 1
         counts_two[digits[1]] = counts_two.get(digits[1], 0) + 1
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_transaction, jobs_analysisrecord, jobs_finding")
     analysis.summary = analysis_summary(analysis.id, {"records": n, "benford_first": counts_first,
                                                       "benford_first_two": counts_two}, AnalysisConfig())
     analysis.save(update_fields=["summary"])
@@ -175,6 +177,8 @@ def build(args) -> dict:
             "FROM generate_series(1, %s) AS s(n) JOIN jobs_transaction t ON t.job_id = %s "
             "AND t.item_index = (s.n - 1) * %s",
             [reconciliation.id, args.lines, ledger.id, step])
+    with connection.cursor() as cursor:  # as the finalizer does before a summary (jobs.services.finalizer)
+        cursor.execute("ANALYZE jobs_transaction, jobs_statementmatch")
     reconciliation.summary = reconciliation_summary(reconciliation)
     reconciliation.save(update_fields=["summary"])
     print(f"  {args.lines:,} statement lines in {time.perf_counter() - started:.0f} s", flush=True)

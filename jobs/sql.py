@@ -353,8 +353,8 @@ def analyze(models_: Sequence[type[models.Model]]) -> None:
     """PostgreSQL only (a no-op elsewhere). A table filled by COPY has no statistics until
     autovacuum's analyze catches up, which can take minutes after a large load; until then the
     planner misjudges every query on it (a keyset page of stored transactions read the whole
-    project). Runs outside any transaction, after the job's rows are committed; ANALYZE
-    samples a bounded number of rows and blocks neither reads nor writes."""
+    project). The finalizer runs it after the job's rows are committed and before its summary;
+    ANALYZE samples a bounded number of rows and blocks neither reads nor writes."""
     if connection.vendor != "postgresql" or not models_:
         return
     with connection.cursor() as cursor:

@@ -82,6 +82,11 @@ def finalize_job(job_id: uuid.UUID | str) -> bool:
          job.batches_failed, job.batches_cancelled) = derived
 
         handler = get_data_type(job.data_type).handler
+        if processed >= ANALYZE_AFTER_ROWS:
+            # Before the summary: its job-wide queries (a reconciliation's unmatched ledger rows,
+            # an analysis's counts) are planned on these statistics, and a table without any
+            # makes the planner pick nested loops that read every row once per row.
+            _refresh_statistics(job, handler)
         stats = Batch.objects.filter(job_id=job.id, status=BatchStatus.SUCCEEDED).values_list("stats", flat=True)
         job.summary = handler.summarize(job, stats.iterator(chunk_size=500)) or {}
 
@@ -104,12 +109,17 @@ def finalize_job(job_id: uuid.UUID | str) -> bool:
             job.started_at = job.completed_at
         job.save()
     metrics.job_finished(job.data_type, job.status)
-    if job.items_processed >= ANALYZE_AFTER_ROWS:
-        try:
-            sql.analyze(handler.bulk_loaded)
-        except DatabaseError:
-            logger.warning("could not refresh planner statistics after job %s", job.id, exc_info=True)
     log_event("job.finalized", job, status=job.status, processed=job.items_processed, failed=job.items_failed,
               skipped=job.items_skipped, batches=job.total_batches,
               duration_s=round((job.completed_at - (job.started_at or job.created_at)).total_seconds(), 3))
     return True
+
+
+def _refresh_statistics(job: ProcessingJob, handler) -> None:
+    """ANALYZE the tables the job filled, in a savepoint so a failure (a lock timeout, say)
+    leaves the finalization itself intact."""
+    try:
+        with transaction.atomic():
+            sql.analyze(handler.bulk_loaded)
+    except DatabaseError:
+        logger.warning("could not refresh planner statistics after job %s", job.id, exc_info=True)

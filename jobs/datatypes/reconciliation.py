@@ -228,7 +228,8 @@ def reconciliation_summary(job: Any, rematched: int = 0) -> dict:
     }
     period = lines.aggregate(first=Min("date"), last=Max("date"))
     if period["first"]:
-        ledger = period_ledger(job, period["first"], period["last"])
+        summary["currencies"] = sorted(lines.order_by().values_list("currency", flat=True).distinct())
+        ledger = period_ledger(job, period["first"], period["last"], currencies=summary["currencies"])
         unmatched = unmatched_ledger(job, ledger)
         summary["period"] = [period["first"].isoformat(), period["last"].isoformat()]
         summary["ledger_transactions_in_period"] = ledger.count()
@@ -238,13 +239,16 @@ def reconciliation_summary(job: Any, rematched: int = 0) -> dict:
     return summary
 
 
-def period_ledger(job: Any, first: dt.date, last: dt.date) -> QuerySet[Transaction]:
+def period_ledger(job: Any, first: dt.date, last: dt.date, *,
+                  currencies: list[str] | None = None) -> QuerySet[Transaction]:
     """The project's ledger rows a statement covers: dated from `first` to `last` (the period
-    of its lines), in the currencies of its lines, and of `ledger_account` when the job names
-    one. The summary counts them and the reconciliation page lists them: one definition."""
-    lines = StatementMatch.objects.filter(job_id=job.id)
+    of its lines), in the currencies of its lines (`currencies`, as the summary lists them, or
+    read from the lines), and of `ledger_account` when the job names one. The summary counts
+    them and the reconciliation page lists them: one definition."""
+    if currencies is None:
+        currencies = StatementMatch.objects.filter(job_id=job.id).values("currency").distinct()
     ledger = Transaction.objects.filter(project_id=job.project_id, date__gte=first, date__lte=last,
-                                        currency__in=lines.values("currency").distinct())
+                                        currency__in=currencies)
     account = (job.options or {}).get("ledger_account")
     return ledger.filter(account=account) if account else ledger
 

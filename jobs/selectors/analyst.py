@@ -250,7 +250,11 @@ def unmatched_ledger_rows(*, job: ProcessingJob, after: str | None = None, befor
                           size: int = 50) -> keyset.Page:
     """A page of the project's ledger rows in the statement's period that no line of the job
     matched, by date then id: the rows the summary counts (jobs.datatypes.reconciliation)."""
-    period = (job.summary or {}).get("period")
+    summary = job.summary or {}
+    period = summary.get("period")
+    currencies = summary.get("currencies")
+    if not (isinstance(currencies, list) and all(isinstance(c, str) for c in currencies)):
+        currencies = None  # a summary from before they were listed: read from the lines
     if isinstance(period, list) and len(period) == 2:
         first, last = (dt.date.fromisoformat(value) for value in period)
     else:
@@ -258,7 +262,8 @@ def unmatched_ledger_rows(*, job: ProcessingJob, after: str | None = None, befor
         first, last = span["first"], span["last"]
     if first is None:
         return keyset.Page([], None, None)
-    ledger = reconciliation.unmatched_ledger(job, reconciliation.period_ledger(job, first, last))
+    ledger = reconciliation.unmatched_ledger(job, reconciliation.period_ledger(job, first, last,
+                                                                              currencies=currencies))
     return keyset.paginate(ledger.values("pk", *TRANSACTION_COLUMNS), keys=LEDGER_KEYS, size=size, after=after,
                            before=before)
 
@@ -402,3 +407,13 @@ def amount_distribution(*, job: ProcessingJob) -> dict:
                 "outliers": outliers.count()}
 
     return _cached(job, "amount-distribution", compute)
+
+
+def warm_charts(*, job: ProcessingJob) -> None:
+    """Computes a finished analysis job's chart series into the cache, so the first reader of
+    its page does not wait for them (the finalizer calls it; any other job: nothing to do).
+    A flushed cache only makes the next view compute them again."""
+    if job.data_type != "analysis" or not job.completed_at:
+        return
+    findings_over_time(job=job)
+    amount_distribution(job=job)

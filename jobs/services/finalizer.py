@@ -27,6 +27,7 @@ from django.utils import timezone
 from jobs import sql
 from jobs.datatypes.registry import get_data_type
 from jobs.models import TERMINAL_BATCH_STATUSES, Batch, BatchStatus, JobStatus, ProcessingJob
+from jobs.selectors import analyst
 from jobs.services.accounting import WAITING_PREFIX
 from zenith.infra import metrics
 from zenith.infra.events import log_event
@@ -109,6 +110,10 @@ def finalize_job(job_id: uuid.UUID | str) -> bool:
             job.started_at = job.completed_at
         job.save()
     metrics.job_finished(job.data_type, job.status)
+    try:
+        analyst.warm_charts(job=job)
+    except Exception:  # pages compute them on demand; a finalized job stays finalized
+        logger.warning("could not prepare the charts of job %s", job.id, exc_info=True)
     log_event("job.finalized", job, status=job.status, processed=job.items_processed, failed=job.items_failed,
               skipped=job.items_skipped, batches=job.total_batches,
               duration_s=round((job.completed_at - (job.started_at or job.created_at)).total_seconds(), 3))

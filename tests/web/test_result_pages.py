@@ -110,7 +110,12 @@ def test_job_page_reads_import_details_and_summary_as_sentences_and_tables(alice
 
 
 def test_analysis_job_page_has_the_three_charts_with_titles_descriptions_and_tables(alice, ledger_project):
+    from django.core.cache import cache
+
     analysis = ledger_project["analysis"]
+    # The finalizer computed the series: the first reader does not wait for them.
+    for name in ("findings-over-time", "amount-distribution"):
+        assert cache.get(f"analyst-chart:{name}:{analysis.id}:{analysis.completed_at.timestamp()}") is not None
     page = _text(alice.get(f"/jobs/{analysis.id}/"))
     assert 'id="analysis-charts"' in page
     svgs = re.findall(r"<svg class=\"chart analysis-chart\".*?</svg>", page, flags=re.S)
@@ -202,6 +207,9 @@ def test_reconciliation_view_by_outcome_with_ledger_rows_and_keyset_pages(alice,
     page = _text(alice.get(url))
     outcomes = job.summary["outcomes"]
     assert f"{outcomes['matched']:,} of {job.summary['lines']:,} statement lines matched" in unescape(page)
+    # The summary names the lines' currencies, so a page of ledger rows does not read every line.
+    assert job.summary["currencies"] == sorted(set(StatementMatch.objects.filter(job=job)
+                                                   .values_list("currency", flat=True)))
     assert 'aria-current="page" id="tab-matched"' in page
     matched = StatementMatch.objects.filter(job=job, outcome="matched").order_by("item_index").first()
     assert matched.line_id in page

@@ -117,6 +117,11 @@ def _match_row(job_id, line: Line, detail: StatementLine, result: MatchResult) -
         confidence=result.confidence, candidates=list(result.candidates), explanation=result.explanation)
 
 
+# A ledger names the same counterparties over and over: each batch loads tens of thousands of
+# candidates but a few hundred distinct names, so their keys are computed once per worker.
+_counterparty_key = functools.lru_cache(maxsize=50_000)(normalize_name)
+
+
 class Ledger:
     """The ledger rows that could match a set of lines, indexed for quick lookup."""
 
@@ -138,15 +143,19 @@ class Ledger:
         if account:
             base = base.filter(account=account)
         found: dict[int, Candidate] = {}
-        window = dt.timedelta(days=params.search_days)
+        window = params.search_days
         for start in range(0, len(lines), LINES_PER_QUERY):
             chunk = lines[start:start + LINES_PER_QUERY]
             condition = Q()
             references = set()
             for line in chunk:
                 low, high = params.search_range(line.amount)
-                condition |= Q(amount__gte=low, amount__lte=high, date__gte=line.date - window,
-                               date__lte=line.date + window)
+                # The days of the window named one by one, not as a range: on the (project,
+                # date, amount) index each day is a descent that reads only rows in the amount
+                # range, where a date range read every row of the window (or, by amount, every
+                # row of the range in the whole year) and filtered.
+                days = [line.date + dt.timedelta(days=offset) for offset in range(-window, window + 1)]
+                condition |= Q(date__in=days, amount__gte=low, amount__lte=high)
                 if line.reference:
                     references.update({line.reference, line.reference.upper(), line.reference.lower()})
             if references:
@@ -154,7 +163,7 @@ class Ledger:
             for values in base.filter(condition).values_list(
                     "id", "external_id", "date", "amount", "currency", "reference", "counterparty"):
                 if values[0] not in found:
-                    found[values[0]] = Candidate(*values[:6], normalize_name(values[6] or ""))
+                    found[values[0]] = Candidate(*values[:6], _counterparty_key(values[6] or ""))
         return cls(list(found.values()), params)
 
     def ids(self) -> list[int]:

@@ -43,10 +43,12 @@ class Transaction(models.Model):
             models.UniqueConstraint(fields=["project", "external_id"], name="transaction_project_external_id")
         ]
         indexes = [
-            models.Index(fields=["project", "date"], name="transaction_project_date"),
-            # Reconciliation looks ledger rows up by reference and by amount range.
+            # A project's rows by date (pages, periods) and, for reconciliation, by day and amount
+            # range: one descent per day of a line's window reads only that day's rows in range
+            # (docs/design.md, "Reconciliation").
+            models.Index(fields=["project", "date", "amount"], name="transaction_day_amount"),
+            # Reconciliation looks ledger rows up by reference too.
             models.Index(fields=["project", "reference"], name="transaction_project_reference"),
-            models.Index(fields=["project", "amount"], name="transaction_project_amount"),
             # A job's stored rows, in input order, for its results page.
             models.Index(fields=["job", "item_index"], name="transaction_job_item"),
         ]

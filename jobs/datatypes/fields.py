@@ -17,8 +17,8 @@ from jobs.datatypes.base import RecordRejected
 
 MAX_ABS_AMOUNT = Decimal("1e15")
 
-# ISO 4217 active codes plus the precious-metal / fund codes ledgers use.
-ISO_4217 = frozenset(
+# ISO 4217 active codes plus the precious-metal / fund codes ledgers use (List One).
+ISO_4217_ACTIVE = frozenset(
     """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
     BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
@@ -30,6 +30,25 @@ ISO_4217 = frozenset(
     XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
     """.split()
 )
+# ISO 4217 List Three ("historic denominations"): codes withdrawn from use but real in the
+# statements of their time, and some banks still write them for the current currency (Russian
+# banks export RUR for the rouble, retired in 1998). Taken from the list SIX publishes for ISO
+# (list-three.xml); a code that never was ISO 4217 ("ABC", "TBD") stays unknown. A withdrawn
+# code is stored as written, never translated: RUR is not RUB (the 1998 redenomination divided
+# by 1,000, and a file's amounts are in whatever the bank meant), so an analyst sees the code
+# the bank wrote and decides.
+ISO_4217_HISTORIC = frozenset(
+    """
+    ADP AFA ALK AOK AON AOR ARA ARP ARY ATS AYM AZM BAD BEC BEF BEL BGJ BGK BGL BOP BRB BRC BRE
+    BRN BRR BUK BYB BYR CHC CSD CSJ CSK CYP DDM DEM ECS ECV EEK ESA ESB ESP FIM FRF GEK GHC GHP
+    GNE GNS GQE GRD GWE GWP HRD HRK IEP ILP ILR ISJ ITL LAJ LSM LTL LTT LUC LUF LUL LVL LVR MGF
+    MLF MRO MTL MTP MVQ MXP MZE MZM NIC NLG PEH PEI PES PLZ PTE RHD ROK ROL RUR SDD SDP SIT SKK
+    SRG STD SUR TJR TMM TPE TRL UAK UGS UGW USS UYN UYP VEB VEF VNC XEU XFO XFU XRE YDD YUD YUM
+    YUN ZAL ZMK ZRN ZRZ ZWC ZWD ZWN ZWR
+    """.split()
+)
+# Every code ISO 4217 defines or defined: what a record's currency may be.
+ISO_4217 = ISO_4217_ACTIVE | ISO_4217_HISTORIC
 CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB",
                     "₺": "TRY", "₪": "ILS", "₫": "VND", "₱": "PHP", "₦": "NGN", "R$": "BRL", "CHF": "CHF",
                     "zł": "PLN", "kr": "", "Fr.": "CHF"}
@@ -115,6 +134,29 @@ def parse_amount(value: Any, *, decimal_separator: str | None = None, thousands_
     if amount.as_tuple().exponent < -4:
         amount = amount.quantize(Decimal("0.0001"))
     return amount
+
+
+_WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
+
+
+def from_minor_units(amount: Any, digits: int) -> Any:
+    """An amount written in minor units (cents) in the major unit, exactly: "25175" with
+    `digits` 2 is "251.75", -100 is "-1.00". The decimal point is moved, never rounded; None,
+    "" and a value already unreadable are returned unchanged. A value with a decimal part is
+    not a count of minor units: it is returned as written with a note, so that the record
+    fails as invalid_amount saying why, rather than being read at a scale it does not have."""
+    if amount is None or isinstance(amount, bool):
+        return amount
+    text = str(amount).strip()
+    if not text:
+        return amount
+    if not _WHOLE_NUMBER.match(text):
+        try:
+            Decimal(text)
+        except InvalidOperation:
+            return amount  # unreadable already: parse_amount rejects it with its own reason
+        return f"{text} (not a whole number of minor units)"
+    return str(Decimal(text).scaleb(-digits))
 
 
 def _is_currency(token: str | None) -> bool:
@@ -287,6 +329,10 @@ MISSING_CURRENCY = ("currency is required and the record names none: set the pro
 
 
 def parse_currency(value: Any, *, default: str | None = None, field: str = "currency") -> str:
+    """The upper-case ISO 4217 code of `value` (a code in any case, or a symbol such as "€"),
+    or `default` when it is blank. Guarantees the result is a code ISO 4217 defines now or
+    defined once (List Three: DEM, LTL, RUR), kept as written; anything else is rejected
+    with `invalid_<field>` (not three letters) or `unknown_currency`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if default:
             value = default
@@ -300,5 +346,6 @@ def parse_currency(value: Any, *, default: str | None = None, field: str = "curr
     if len(code) != 3 or not code.isalpha() or not code.isascii():
         raise RecordRejected(f"invalid_{field}", f"{field} {value!r} is not a three-letter currency code", field)
     if code not in ISO_4217:
-        raise RecordRejected("unknown_currency", f"{field} {value!r} is not an ISO 4217 currency", field)
+        raise RecordRejected("unknown_currency", f"{field} {value!r} is not an ISO 4217 currency code, "
+                             "current or withdrawn", field)
     return code

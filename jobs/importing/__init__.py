@@ -2,8 +2,8 @@
 
 Where each part lives:
 - `readers`: JSON and JSON lines read as streams, formats told from names, binary refused;
-- `sources`: rows out of delimited text, spreadsheets and OFX (encoding, preamble, header row);
-- `statements`: SWIFT MT940 and ISO 20022 CAMT.053 statements;
+- `sources`: rows out of delimited text and spreadsheets (encoding, preamble, header row);
+- `statements`: OFX/QFX, SWIFT MT940 and ISO 20022 CAMT statements, and their ids;
 - `headers` and `mapping`: which column feeds which Zenith field;
 - `values`: whole-column decisions for dates and numbers;
 - `rows`: rows into records, one row at a time, the same on the upload and on a worker;

@@ -172,8 +172,9 @@ def _parsed(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, offset
         encoding = "utf-8"  # the byte-order mark is behind us
     text = sources.text_lines(stream, encoding, budget, line_offset=lines_before)
     sources.set_field_limit(budget)
+    # The header too, as the full parse gives it: rows of another width are fitted to it alike.
     rows = sources.table_rows(text, delimiter, len(form.header), skip=skip, is_header=True, encoding=encoding,
-                              line_offset=lines_before)
+                              line_offset=lines_before, header=form.header)
     yield from batched(form.rows(rows), size)
 
 

@@ -12,7 +12,9 @@ A mapping in JSON:
      "sign": "inverted",                            # sign: amounts are debits-positive
      "direction": "Af Bij", "debit_values": ["Af"], # unsigned amounts signed by a debit/credit column
      "default_currency": "EUR", "header_row": 5, "has_header": true,
-     "delimiter": ";", "encoding": "cp1252", "sheet": "Umsaetze"}
+     "delimiter": ";", "encoding": "cp1252", "sheet": "Umsaetze",
+     "skip_zero_amounts": true,                    # rows whose amount is zero are not records
+     "minor_units": 2}                              # amounts are written in cents: 25175 is 251.75
 
 Value rules: "decimal_separator" is "." or ","; "thousands_separator" is ",", ".", " " (a
 space, also matching no-break spaces), "'" (Swiss) or "" (amounts have no grouping), and must
@@ -26,6 +28,16 @@ column number. A name the header repeats is read as "Name", "Name (2)", ... (the
 Keys outside "columns" that name Zenith fields are read as columns too, so
 `--map date=Buchungstag` and {"date": "Buchungstag"} both work.
 
+Rows that state a balance or a turnover ("SALDO INIZIALE", "Likutis pabaigai", "Anfangssaldo",
+with no counterparty) are never records; with "skip_zero_amounts" neither are rows whose amount
+is zero (kept by default: a forensic reading keeps every row). Each row left out is counted
+with its reason in the import's "skipped_rows" (jobs.importing.rows.without_skipped).
+
+"minor_units" (0 to 4, ISO 4217's largest exponent) says the amounts (or debits and credits)
+are whole numbers of the currency's minor unit, as LITAS-ESIS and other fixed-layout exports
+write them: with 2, "25175" is 251.75. It is stated, never guessed; a value with a decimal
+part under it is an invalid amount (jobs.datatypes.fields.from_minor_units).
+
 "direction" names a column that says whether each unsigned amount is a debit or a credit
 (D/C, S/H, Soll/Haben, Af/Bij, debit/credit); without "debit_values" its usual debit markers
 are recognised. Such a column is also detected, by its header and its values, when every
@@ -35,6 +47,7 @@ amount is unsigned.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from jobs.errors import InputError
@@ -44,7 +57,8 @@ FIELDS = ("id", "date", "value_date", "amount", "debit", "credit", "direction", 
 FINANCIAL = {"date", "amount", "debit", "credit"}
 CANONICAL = {"id", "date", "amount", "currency", "account", "counterparty", "description", "reference"}
 _RULES = {"constants", "day_first", "date_format", "decimal_separator", "thousands_separator", "sign",
-          "default_currency", "header_row", "has_header", "delimiter", "encoding", "sheet", "debit_values"}
+          "default_currency", "header_row", "has_header", "delimiter", "encoding", "sheet", "debit_values",
+          "skip_zero_amounts", "minor_units"}
 THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
 
 
@@ -64,6 +78,8 @@ class Mapping:
     encoding: str | None = None
     sheet: str | None = None
     debit_values: list[str] | None = None
+    skip_zero_amounts: bool = False
+    minor_units: int | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> Mapping:
@@ -95,11 +111,13 @@ class Mapping:
         if not isinstance(constants, dict) or any(k not in FIELDS for k in constants):
             raise InputError(f"mapping.constants must map fields ({', '.join(FIELDS)}) to values")
         mapping = cls(columns=columns, constants={k: str(v) for k, v in constants.items()})
-        for name in ("day_first", "has_header"):
+        for name in ("day_first", "has_header", "skip_zero_amounts"):
             if name in raw and not isinstance(raw[name], bool):
                 raise InputError(f"mapping.{name} must be true or false")
         mapping.day_first = raw.get("day_first")
         mapping.has_header = raw.get("has_header", True)
+        mapping.skip_zero_amounts = raw.get("skip_zero_amounts", False)
+        mapping.minor_units = _minor_units(raw.get("minor_units"))
         mapping.date_format = raw.get("date_format") or None
         if raw.get("decimal_separator") not in (None, ".", ","):
             raise InputError("mapping.decimal_separator must be \".\" or \",\"")
@@ -145,14 +163,39 @@ class Mapping:
         return {key: value for key, value in data.items()
                 if (value not in (None, {}, "") or (key == "thousands_separator" and value == ""))
                 and not (key == "sign" and value == "normal")
-                and not (key == "has_header" and value is True)}
+                and not (key == "has_header" and value is True)
+                and not (key == "skip_zero_amounts" and value is False)}
 
     @property
     def is_empty(self) -> bool:
         return not self.as_dict()
 
+    def scaled(self, amount: Any) -> Any:
+        """`amount` in the currency's major unit when the mapping says amounts are written in
+        minor units ("minor_units"); unchanged otherwise, and when empty or None."""
+        from jobs.datatypes.fields import from_minor_units
+
+        return from_minor_units(amount, self.minor_units) if self.minor_units else amount
+
+    def in_major_units(self, record: dict) -> dict:
+        """`record` with its "amount" `scaled`; the same dict when there is nothing to scale."""
+        if not self.minor_units or record.get("amount") in (None, ""):
+            return record
+        return {**record, "amount": self.scaled(record["amount"])}
+
+
+def _minor_units(value: Any) -> int | None:
+    """The mapping's "minor_units": None when not given, else a whole number from 0 to 4."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4:
+        raise InputError("mapping.minor_units must be a whole number from 0 to 4: the decimals the amounts are "
+                         "written without (2 when 25175 means 251.75)")
+    return value
+
 
 _WEAK_AMOUNT = {"value", "total"}
+_WEAK_ACCOUNT = {"kontonummer"}  # the holder's account only when no counterparty column is named
 
 # Two same-named columns that would both be read as one of these cannot be told apart: the
 # upload is refused until a mapping names one. Others (ING's two "Währung") are resolved.
@@ -198,6 +241,12 @@ def detect_columns(header: list[str], settled: set[str] | frozenset[str] = froze
         # total (PostFinance's "Value"), not the amount.
         del found_columns["amount"]
         duplicated.pop("amount", None)
+    if "account" in found_columns and "counterparty" in found_columns \
+            and headers.normalize(headers.base_name(found_columns["account"], header)) in _WEAK_ACCOUNT:
+        # A bare "Kontonummer" beside a payee column is the payee's account (older Sparkasse
+        # exports: "Begünstigter/Zahlungspflichtiger;Kontonummer;BLZ"), not the holder's (issue 19).
+        del found_columns["account"]
+        duplicated.pop("account", None)
     if "amount" in found_columns and ("debit" in found_columns or "credit" in found_columns):
         # "Betrag" next to "Soll"/"Haben": the signed amount is enough
         for field in ("debit", "credit"):
@@ -257,3 +306,154 @@ def resolve(mapping: Mapping, header: list[str] | None) -> dict[str, int]:
             raise InputError(f"mapping for {field!r}: no column named {column!r}; the columns are "
                              f"{', '.join(header)}")
     return positions
+
+
+# Reading a table without a header by what its columns hold (issue 19: Raiffeisen, easybank and
+# ASN export no header row). Shapes only, checked on every sampled value of a column.
+_DATE_SHAPES = (re.compile(r"^\d{4}([/.-])\d{1,2}\1\d{1,2}$"),
+                re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})$"),
+                re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"))
+_AMOUNT_SHAPE = re.compile(r"^[+-]?[$€£¥]?\s?[+-]?(\d{1,3}([.,' ]\d{3})+|\d+)([.,]\d{1,2})?-?$")
+_CENTS = re.compile(r"[.,]\d{2}-?$")
+_IBAN_SHAPE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{10,30}$")
+_ACCOUNT_DIGITS = re.compile(r"^\d{6,34}$")
+GUESS_SHARE = 0.9  # of a column's non-empty sampled values that must have the shape
+
+
+def _share(values: list[str], test) -> float:
+    return sum(1 for value in values if test(value)) / len(values) if values else 0.0
+
+
+def _is_date(value: str) -> bool:
+    value = _TRAILING_TIME.sub("", value)  # "2019-07-06 00:00:00": a date with its time of day
+    return any(shape.match(value) for shape in _DATE_SHAPES)
+
+
+_TRAILING_TIME = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$")
+
+
+def _rough_number(value: str):
+    """A value of an amount-shaped column as a Decimal, its decimal separator taken from where
+    it stands (the last '.' or ',' followed by one or two digits); None if unreadable. Only for
+    comparing columns with one another (`_is_running_balance`), never for reading amounts."""
+    from decimal import Decimal, InvalidOperation
+
+    text = value.strip().replace("\u00a0", "").replace(" ", "").replace("'", "")
+    negative = text.startswith("-") or text.endswith("-")
+    text = text.strip("+-$€£¥")
+    decimals = re.search(r"[.,](\d{1,2})$", text)
+    whole = re.sub(r"[.,]", "", text[:decimals.start()] if decimals else text)
+    try:
+        number = Decimal(f"{whole}.{decimals.group(1)}" if decimals else whole)
+    except InvalidOperation:
+        return None
+    return -number if negative else number
+
+
+def _is_running_balance(balance: list[str], amount: list[str]) -> bool:
+    """Whether a column is the running balance of an amount column: from one row to the next
+    it moves by that row's (or the next row's) amount, in either order of the rows (oldest or
+    newest first, balance before or after the movement), on most rows."""
+    pairs = [(_rough_number(b), _rough_number(a)) for b, a in zip(balance, amount, strict=False)]
+    if len(pairs) < 3 or any(b is None or a is None for b, a in pairs):
+        return False
+    moves = sum(1 for i in range(1, len(pairs))
+                if abs(pairs[i][0] - pairs[i - 1][0]) in (abs(pairs[i][1]), abs(pairs[i - 1][1])))
+    return moves >= 0.6 * (len(pairs) - 1)
+
+
+def _is_amount(value: str) -> bool:
+    return bool(_AMOUNT_SHAPE.match(value.replace("\u00a0", " ")))
+
+
+def _is_text(value: str) -> bool:
+    return any(char.isalpha() for char in value) and not _IBAN_SHAPE.match(value)
+
+
+def _pick_amount(amounts: list[int], rows: list[list[str]]) -> tuple[int, str]:
+    """The amount among several amount-shaped columns, and why: not a column that is the running
+    balance of another; then the one with both debits and credits (a balance is mostly of one
+    sign); else the first."""
+    if len(amounts) == 1:
+        return amounts[0], ""
+    cells = {i: [row[i].strip() if i < len(row) else "" for row in rows] for i in amounts}
+    balances = {b for b in amounts for a in amounts if a != b and _is_running_balance(cells[b], cells[a])}
+    left = [i for i in amounts if i not in balances] or amounts
+    signed = [i for i in left if any(v.startswith("-") or v.endswith("-") for v in cells[i] if v)
+              and any(not (v.startswith("-") or v.endswith("-")) for v in cells[i] if v)]
+    why = ", not the running balance beside it" if balances and len(left) == 1 else ""
+    if len(left) == 1:
+        return left[0], why
+    if len(signed) == 1:
+        return signed[0], ", the only such column with both debits and credits"
+    return left[0], ", the first such column"
+
+
+def guess_columns(rows: list[list[str]]) -> tuple[dict[str, int], dict[str, str]]:
+    """Field -> 0-based position for a table without a header row, from what its columns hold,
+    and for each field found how it was guessed (shown with the import).
+
+    Guarantees: a field is guessed only when at least GUESS_SHARE of its column's non-empty
+    sampled values have its shape, and nothing is guessed unless both a date and an amount
+    column are found (the caller then reads the table as it would with a mapping; without
+    them it is refused with the file-level diagnosis as before). The rules:
+    - date: the first column of dates (a later one is the value date);
+    - amount: numbers with two decimals or a sign, not integers (ids, codes); of several, not
+      the running balance of another (`_pick_amount`), then the one with both signs, else the
+      first;
+    - currency: ISO 4217 codes, the column nearest the amount (a balance has its own);
+    - account: the same IBAN or long number on every row (the holder's; a counterparty's
+      account changes from row to row and is not read);
+    - description: the text column with the longest values; counterparty: another text column
+      of names (no digits in most values) before it, if there is exactly one."""
+    from jobs.datatypes.fields import ISO_4217
+
+    width = max((len(row) for row in rows), default=0)
+    columns = [[row[i].strip() for row in rows if i < len(row) and row[i].strip()] for i in range(width)]
+    kinds: dict[int, str] = {}
+    for i, values in enumerate(columns):
+        if not values:
+            continue
+        if _share(values, _is_date) >= GUESS_SHARE:
+            kinds[i] = "date"
+        elif _share(values, _is_amount) >= GUESS_SHARE and _share(
+                values, lambda v: bool(_CENTS.search(v)) or v[0] in "+-") >= 0.5:
+            kinds[i] = "amount"
+        elif all(v.upper() == v and v in ISO_4217 for v in values):
+            kinds[i] = "currency"
+        elif len(set(values)) == 1 and len(values) == len(rows) and (
+                _IBAN_SHAPE.match(values[0].replace(" ", "")) or _ACCOUNT_DIGITS.match(values[0])):
+            kinds[i] = "account"
+        elif _share(values, _is_text) >= GUESS_SHARE and max(map(len, values)) > 4 and len(set(values)) > 1:
+            kinds[i] = "text"
+    dates = [i for i, kind in kinds.items() if kind == "date"]
+    amounts = [i for i, kind in kinds.items() if kind == "amount"]
+    if not dates or not amounts:
+        return {}, {}
+    positions = {"date": dates[0]}
+    how = {"date": f"column {dates[0] + 1}: every value is a date (the first such column)"}
+    if len(dates) > 1:
+        positions["value_date"] = dates[1]
+        how["value_date"] = f"column {dates[1] + 1}: the second column of dates"
+    amount, why = _pick_amount(amounts, rows)
+    positions["amount"] = amount
+    how["amount"] = f"column {amount + 1}: numbers with decimals" + why
+    currencies = sorted((i for i, kind in kinds.items() if kind == "currency"), key=lambda i: abs(i - amount))
+    if currencies:
+        positions["currency"] = currencies[0]
+        how["currency"] = f"column {currencies[0] + 1}: ISO 4217 codes, the nearest such column to the amount"
+    accounts = [i for i, kind in kinds.items() if kind == "account"]
+    if len(accounts) == 1:
+        positions["account"] = accounts[0]
+        how["account"] = f"column {accounts[0] + 1}: the same account number on every row"
+    texts = [i for i, kind in kinds.items() if kind == "text"]
+    if texts:
+        description = max(texts, key=lambda i: (sum(map(len, columns[i])) / len(rows), -i))
+        positions["description"] = description
+        how["description"] = f"column {description + 1}: the text column with the longest values"
+        names = [i for i in texts if i < description
+                 and _share(columns[i], lambda v: not any(c.isdigit() for c in v)) >= 0.5]
+        if len(names) == 1:
+            positions["counterparty"] = names[0]
+            how["counterparty"] = f"column {names[0] + 1}: the one column of names before the description"
+    return positions, how

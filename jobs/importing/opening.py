@@ -34,10 +34,11 @@ from typing import IO, Any
 from jobs.errors import InputError
 from jobs.importing import blocks, headers, sources, statements
 from jobs.importing.limits import Budget, Inflated
-from jobs.importing.mapping import CANONICAL, FINANCIAL, Mapping, resolve
+from jobs.importing.mapping import CANONICAL, FINANCIAL, Mapping, guess_columns, resolve
 from jobs.importing.readers import format_from_name, open_records
 from jobs.importing.rows import (
     IdDeriver,
+    SkippedRows,
     column_deciders,
     decide,
     decide_canonical,
@@ -46,11 +47,12 @@ from jobs.importing.rows import (
     observe,
     pass_through,
     row_form,
+    without_skipped,
 )
-from jobs.importing.values import to_decimal, to_iso_date
+from jobs.importing.values import DateColumn, to_decimal, to_iso_date
 
 HINTS = ("day_first", "date_format", "decimal_separator")  # job options that also pin a canonical file's reading
-STATEMENTS = {"ofx": sources.ofx_records, "mt940": statements.mt940_records, "camt": statements.camt_records}
+STATEMENTS = {"ofx": statements.ofx_records, "mt940": statements.mt940_records, "camt": statements.camt_records}
 STATEMENT_IDS = "the statement's transaction references, within their account (<account>/<reference>)"
 RECORD_IDS = ("the records' own ids when the first record carries one (then every record must); otherwise "
               "derived from each record's own text and its occurrence")
@@ -215,6 +217,15 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
             raise
         raise InputError(str(exc), first.header_row) from None
     header = first.header
+    guessed: dict[str, str] = {}
+    if not spec.columns and expects_transactions and not set(positions) & FINANCIAL:
+        # No header row, or none of its names says date or amount (a language not listed):
+        # the columns are read by what they hold (issue 19), and the import says which were
+        # guessed and how. Columns found by their names keep them.
+        found, guessed = guess_columns(_sample_rows(table, GUESS_ROWS))
+        taken = set(positions.values())
+        positions = {**{field: pos for field, pos in found.items() if pos not in taken}, **positions}
+        guessed = {field: how for field, how in guessed.items() if positions.get(field) == found[field]}
     canonical_positions = {field: pos for field, pos in positions.items() if field != "direction"}
     canonical = (spec.is_empty and header is not None and canonical_positions
                  and all(header[pos] == field for field, pos in canonical_positions.items())
@@ -225,10 +236,16 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
                 "header_row": first.header_row if header else None, "columns": header or [],
                 "mapping": {field: (header[pos] if header else pos + 1)
                             for field, pos in sorted(positions.items(), key=lambda item: item[1])}}
+    if guessed:
+        why = ("the file has no header row" if header is None else
+               "no column of the header is named as a date or an amount")
+        detected["guessed"] = {"why": f"{why}, so its columns were read by what they hold", **guessed}
     if kind == "xlsx":
         detected.pop("delimiter")
     financial = bool(set(positions) & FINANCIAL)
-    if not financial and expects_transactions and header is not None:
+    # A table with no date or amount column is refused with its diagnosis, with or without a
+    # header row (an empty file is not a table: it is refused for having no items).
+    if not financial and expects_transactions and (header is not None or _sample_rows(table, 1)):
         raise InputError(diagnosis_sentence(header, positions, _sample_rows(table)), first.header_row)
     if financial:
         spec = _with_hints(spec, options, detected)
@@ -249,7 +266,10 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
             detected["mapping"] = {field: detected["mapping"][field] for field in positions}
         return Import(kind, pass_through(first, positions), detected)
     columns = column_deciders(first, positions)
-    observe(columns, first.rows, positions, dates=not spec.date_format, max_rows=_max_rows())
+    skipped = SkippedRows(dates=[(positions[field], column) for field, column in columns.items()
+                                 if isinstance(column, DateColumn) and not spec.date_format])
+    observe(columns, without_skipped(first.rows, positions, spec, skipped), positions, dates=not spec.date_format,
+            max_rows=_max_rows())
     header_currencies = ({field: headers.currency_of(header[pos]) for field, pos in positions.items()
                           if field in ("amount", "debit", "credit")} if header else {})
     decisions = decide(columns, positions, spec, header_currencies, first.preamble)
@@ -257,8 +277,13 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         positions.pop("direction")
         detected["mapping"].pop("direction", None)
     detected.update(mode="mapped", **decisions["detected"])
+    if skipped.count:
+        detected["skipped_rows"] = skipped.as_dict()
+    if skipped.repaired:
+        detected["repaired_rows"] = skipped.repaired_dict()
     detected["diagnosis"] = diagnose(header, positions, detected, spec, options)
-    return Import(kind, mapped(table(), positions, spec, decisions), detected)
+    rows = without_skipped(table().rows, positions, spec)
+    return Import(kind, mapped(dataclasses.replace(first, rows=rows), positions, spec, decisions), detected)
 
 
 def _with_hints(spec: Mapping, options: dict | None, detected: dict) -> Mapping:
@@ -339,6 +364,7 @@ def _apply_json_mapping(records: Iterator[dict], spec: Mapping, derive: bool = F
                 out["date"] = to_iso_date(out["date"], spec.day_first, spec.date_format)
             if isinstance(out.get("amount"), str) and numbers:
                 out["amount"] = to_decimal(out["amount"], spec.decimal_separator, spec.thousands_separator) or ""
+            out = spec.in_major_units(out)  # "minor_units": written in cents (issue 19, jobs.importing.mapping)
             if spec.sign == "inverted" and out.get("amount") not in (None, ""):
                 out["amount"] = negate(str(out["amount"]))
         if deriver is not None and ("date" in out or "amount" in out):
@@ -398,6 +424,16 @@ def diagnose(header: list[str] | None, positions: dict[str, int], detected: dict
     used = set(found.values())
     unused = [name for name in (header or []) if name and name not in used]
     result: dict[str, Any] = {"found": found, "not_found": not_found, "columns_not_read": unused}
+    if detected.get("guessed"):
+        result["guessed"] = ("read by what they hold: " + "; ".join(
+            f"{field} from {how}" for field, how in detected["guessed"].items() if field != "why"))
+    if detected.get("skipped_rows"):
+        skipped = detected["skipped_rows"]
+        result["skipped_rows"] = (f"{skipped['count']} row(s) are not records and were skipped: " + "; ".join(
+            f"{reason}: {count}" for reason, count in skipped["reasons"].items()))
+    if detected.get("repaired_rows"):
+        result["repaired_rows"] = (f"{detected['repaired_rows']['count']} row(s) of another width than the header "
+                                   f"were read, e.g. {detected['repaired_rows']['examples'][0]}")
     if fix:
         result["fix"] = "add to the mapping: " + ", ".join(f'"{k}": "{v}"' for k, v in fix.items()) + \
             " (the currency the file is in), or set the project's base currency"
@@ -452,6 +488,7 @@ def diagnosis_sentence(header: list[str] | None, positions: dict[str, int], rows
 
 
 PREVIEW_CHARS = 1 << 20
+GUESS_ROWS = 200  # rows of a table without a header whose values decide what its columns hold
 
 
 DUPLICATE_SCAN = 200_000  # records whose ids the preview checks for repeats

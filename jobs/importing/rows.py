@@ -12,7 +12,7 @@ from typing import Any
 from jobs.datatypes.fields import as_written
 from jobs.errors import InputError, TooManyItems
 from jobs.importing import sources
-from jobs.importing.headers import direction_of
+from jobs.importing.headers import direction_of, normalize
 from jobs.importing.identity import IdDeriver
 from jobs.importing.mapping import Mapping
 from jobs.importing.values import AmbiguousColumn, DateColumn, NumberColumn, to_decimal, to_iso_date
@@ -81,9 +81,7 @@ def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, i
     header_currencies = header_currencies or {}
     preamble = preamble or {}
     try:
-        date_decisions = {field: (col.decide(spec.day_first) if not spec.date_format else
-                                  {"column": col.name, "format": spec.date_format})
-                          for field, col in columns.items() if isinstance(col, DateColumn)}
+        date_decisions = _decide_dates(columns, spec)
         number_decisions = {field: col.decide(spec.decimal_separator, spec.thousands_separator)
                             for field, col in columns.items() if isinstance(col, NumberColumn)}
     except AmbiguousColumn as exc:
@@ -123,6 +121,27 @@ def decide(columns: dict[str, DateColumn | NumberColumn], positions: dict[str, i
             "direction": direction, "preamble": preamble, "detected": detected}
 
 
+def _decide_dates(columns: dict[str, DateColumn | NumberColumn], spec: Mapping) -> dict[str, dict]:
+    """Each date column's reading. A value-date column whose dates all fit both orders
+    (01/08/18 throughout) takes the order that the booking-date column shows: one export writes
+    its dates one way (Poste Italiane's "Valuta" beside "Data"). Otherwise AmbiguousColumn."""
+    decisions: dict[str, dict] = {}
+    dated = sorted(((field, col) for field, col in columns.items() if isinstance(col, DateColumn)),
+                   key=lambda item: item[0] != "date")
+    for field, col in dated:
+        if spec.date_format:
+            decisions[field] = {"column": col.name, "format": spec.date_format}
+            continue
+        try:
+            decisions[field] = col.decide(spec.day_first)
+        except AmbiguousColumn:
+            booking = decisions.get("date")
+            if field == "date" or not booking or booking.get("day_first") is None:
+                raise
+            decisions[field] = {**col.decide(booking["day_first"]), "order_from": booking["column"]}
+    return decisions
+
+
 def decide_canonical(first: sources.Table, table: Callable[[], sources.Table], positions: dict[str, int],
                       hints: Mapping, max_rows: int | None = None) -> tuple[Iterator[list[str]], dict]:
     """A canonical file's date and amount columns decided from its first DECIDE_ROWS rows, so
@@ -145,6 +164,118 @@ def decide_canonical(first: sources.Table, table: Callable[[], sources.Table], p
     observe(columns, first.rows, positions, dates=not hints.date_format,
             max_rows=None if max_rows is None else max_rows - len(head))
     return table().rows, decide(columns, positions, hints)
+
+
+# What a bank writes in the description of a row that states a balance or a turnover rather
+# than a movement (compared normalised: jobs.importing.headers.normalize). Whole phrases: a
+# description that merely mentions a balance ("Saldo-Ausgleich Kreditkarte") is a movement.
+BALANCE_PHRASES = frozenset(normalize(phrase) for phrase in (
+    "opening balance", "closing balance", "balance brought forward", "balance carried forward", "balance",
+    "starting balance", "ending balance", "turnover", "total",
+    "anfangssaldo", "endsaldo", "saldo", "alter kontostand", "neuer kontostand", "kontostand",
+    "saldo iniziale", "saldo finale", "saldo contabile", "saldo disponibile",
+    "solde initial", "solde final", "solde", "ancien solde", "nouveau solde",
+    "saldo inicial", "saldo final", "saldo anterior",
+    "beginsaldo", "eindsaldo", "openingssaldo", "slotsaldo",
+    "likutis pradziai", "likutis pabaigai", "likutis", "apyvarta",
+    "входящий остаток", "исходящий остаток", "остаток", "обороты",
+    # followed by a date: "Kontostand am 28.02.2026", "Saldo al 31/01/2018"
+    "kontostand am", "saldo am", "saldo al", "solde au", "balance as at", "balance as of", "balance on",
+    # LITAS-ESIS (Lithuanian banks' exchange format) record codes: opening and closing balance
+    "likutispr", "likutispb",
+))
+
+
+def balance_reason(row: list[str], positions: dict[str, int]) -> str | None:
+    """Why a row is an opening/closing balance or turnover line rather than a movement, or None.
+
+    Guarantees: only a row whose description (any cell when it has none) is a balance phrase,
+    alone or followed by digits only (a date, an amount), and whose counterparty column, if
+    any, is empty; such a row is never read as a transaction, and the caller counts it with this reason."""
+    if "counterparty" in positions and positions["counterparty"] < len(row) \
+            and row[positions["counterparty"]].strip():
+        return None
+    described = positions.get("description")
+    texts = [row[described]] if described is not None and described < len(row) and row[described].strip() else row
+    for text in texts:
+        # Runs for every row of a file: most texts are passed over without being normalised,
+        # by their length (a movement's text is longer than any phrase with its date) or their
+        # first letter.
+        if not text or len(text) > 48 or text.lstrip(" |*-")[:1].lower() not in _BALANCE_INITIALS:
+            continue
+        # the phrase alone, or followed by digits only (a date, an amount)
+        if normalize(text).rstrip("0123456789") in BALANCE_PHRASES:
+            return f"a balance or turnover line ('{text.strip()}'), not a movement"
+    return None
+
+
+_BALANCE_INITIALS = frozenset(phrase[0] for phrase in BALANCE_PHRASES)
+
+
+def zero_reason(row: list[str], positions: dict[str, int]) -> str | None:
+    """'the amount is zero' when the row's amount (or its debit and credit) holds digits that
+    are all zeros ("0,00", "-0.00", "0"), else None. Decidable before the number convention
+    is: no separator turns zeros into anything else."""
+    cells = [row[positions[f]] for f in ("amount", "debit", "credit") if f in positions and positions[f] < len(row)]
+    digits = "".join(ch for cell in cells for ch in cell if ch.isdigit())
+    return "the amount is zero (the mapping's \"skip_zero_amounts\")" if digits and not digits.strip("0") else None
+
+
+@dataclasses.dataclass
+class SkippedRows:
+    """Rows of a table that are not records, counted with their reasons, so that nothing is
+    dropped silently: the import details and the preview say how many and why."""
+
+    count: int = 0
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    examples: list[str] = dataclasses.field(default_factory=list)
+    # Date columns still read on a skipped row: a balance line's date is written the way the
+    # column's dates are, and may be what decides their order (31/12/17 among 01/08/18).
+    dates: list[tuple[int, DateColumn]] = dataclasses.field(default_factory=list)
+    repaired: int = 0
+    repaired_examples: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, reason: str, row: list[str] | None = None) -> None:
+        if row is not None:
+            for position, column in self.dates:
+                if position < len(row):
+                    column.observe(row[position])
+        self.count += 1
+        kind = reason.split(" (", 1)[0]
+        self.reasons[kind] = self.reasons.get(kind, 0) + 1
+        if len(self.examples) < 5:
+            self.examples.append(reason)
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "reasons": dict(self.reasons), "examples": list(self.examples)}
+
+    def add_repaired(self, note: str) -> None:
+        """A row of another width than the header that was read (sources.fit_row), with how."""
+        self.repaired += 1
+        if len(self.repaired_examples) < 5:
+            self.repaired_examples.append(note)
+
+    def repaired_dict(self) -> dict:
+        return {"count": self.repaired, "examples": list(self.repaired_examples)}
+
+
+def without_skipped(rows: Iterable[list[str]], positions: dict[str, int], spec: Mapping,
+                    skipped: SkippedRows | None = None) -> Iterator[list[str]]:
+    """The rows that are records: balance and turnover lines left out, and zero amounts too
+    when the mapping says "skip_zero_amounts"; each one left out is counted in `skipped`.
+    Both passes over a table use it, so they agree on which rows are records."""
+    zeros = spec.skip_zero_amounts
+    for row in rows:
+        if isinstance(row, sources.BadRow):
+            yield row
+            continue
+        if skipped is not None and row.__class__ is sources.RepairedRow:
+            skipped.add_repaired(row.note)
+        reason = balance_reason(row, positions) or (zero_reason(row, positions) if zeros else None)
+        if reason is None:
+            yield row
+        elif skipped is not None:
+            skipped.add(reason, row)
 
 
 @dataclasses.dataclass
@@ -295,6 +426,7 @@ def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decis
             debit = _number(cell(row, "debit"), numbers["debit"]) if "debit" in numbers else None
             credit = _number(cell(row, "credit"), numbers["credit"]) if "credit" in numbers else None
             amount = _combine(debit, credit)
+        amount = spec.scaled(amount)  # "minor_units": written in cents (issue 19, jobs.importing.mapping)
         if amount is not None and direction:
             marker = cell(row, "direction")
             debit_marked = (marker.strip().lower() in debit_values if debit_values is not None

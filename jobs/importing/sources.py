@@ -24,8 +24,7 @@ from typing import IO
 from jobs.datatypes.fields import ISO_4217
 from jobs.errors import InputError, LimitExceeded
 from jobs.importing import headers
-from jobs.importing.identity import IdDeriver, plain, scoped
-from jobs.importing.limits import Budget, LineGuard, guarded_lines, line_breaks_are_bytes, read_whole
+from jobs.importing.limits import Budget, LineGuard, guarded_lines, line_breaks_are_bytes
 
 SAMPLE_BYTES = 1 << 20
 SNIFF_LINES = 60
@@ -33,8 +32,10 @@ DELIMITERS = (",", ";", "\t", "|")
 
 
 def detect_encoding(head: bytes) -> str:
-    """BOMs first; then UTF-16 by its zero bytes; then strict UTF-8; else Windows-1252, the
-    superset of Latin-1 that Western European banks export."""
+    """BOMs first; then UTF-16 by its zero bytes; then strict UTF-8; then Windows-1251 when the
+    text is Cyrillic by its shape (`looks_cyrillic`), Windows-1257 when it is Baltic by its
+    letters (`looks_baltic`); else Windows-1252, the superset of
+    Latin-1 that Western European banks export."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -55,11 +56,47 @@ def detect_encoding(head: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    if looks_cyrillic(head):
+        return "cp1251"
+    if looks_baltic(head):
+        return "cp1257"
     try:
         head.decode("cp1252")
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
+
+
+def looks_cyrillic(head: bytes) -> bool:
+    """Whether 8-bit text is Windows-1251 (Russian, Ukrainian, Bulgarian exports) rather than
+    Windows-1252. Both decode any byte, so the choice is by shape: in Western text the letters
+    above ASCII are accents inside Latin words ("Empfänger": one high byte between ASCII
+    letters), while in Cyrillic text every letter of a word is a high byte. So: at least 8
+    high letters, and most of them in runs of three or more (read as cp1252, "Ïðèõîä")."""
+    letters = 0
+    in_runs = 0
+    run = 0
+    for byte in head[:SAMPLE_BYTES] + b" ":
+        # 0xC0-0xFF: А-я in cp1251 (À-ÿ in cp1252); 0xA8/0xB8: Ё/ё
+        if byte >= 0xC0 or byte in (0xA8, 0xB8):
+            run += 1
+            continue
+        letters += run
+        if run >= 3:
+            in_runs += run
+        run = 0
+    return letters >= 8 and in_runs >= 0.6 * letters
+
+
+def looks_baltic(head: bytes) -> bool:
+    """Whether 8-bit text is Windows-1257 (Lithuanian, Latvian, Estonian exports) rather than
+    Windows-1252. The bytes of š, ž, Š, Ž in cp1257 are ð, þ, Ð, Þ in cp1252, letters of no
+    Western language but Icelandic; Baltic text is full of them ("už", "mokesčiai" has č and
+    i, "išankstinis"). So: at least 3 of them, and a fifth of the text's high letters."""
+    sample = head[:SAMPLE_BYTES]
+    letters = sum(1 for byte in sample if byte >= 0xC0)
+    marked = sum(sample.count(byte) for byte in (b"\xf0", b"\xfe", b"\xd0", b"\xde"))
+    return marked >= 3 and marked * 5 >= letters
 
 
 @dataclasses.dataclass
@@ -94,20 +131,27 @@ def bad_row(row: list[str], problem: str) -> BadRow:
 _ACCOUNT_LABELS = {"account", "accountnumber", "accountno", "accountid", "iban", "konto", "kontonummer",
                    "girokonto", "auftragskonto", "compte", "numerodecompte", "cuenta", "numerodecuenta", "rekening",
                    "rekeningnummer", "conto", "numeroconto", "conta", "ibanrekening", "kontonr", "accountiban",
-                   "kontoiban", "ibankonto"}
+                   "kontoiban", "ibankonto", "transactionaccount", "transaktionskonto", "bankgiro",
+                   "номерсчета", "счет", "saskaitosnr", "saskaitosnumeris"}
 _CURRENCY_LABELS = {"currency", "waehrung", "wahrung", "devise", "monnaie", "moneda", "divisa", "valuta", "munt",
                     "moeda", "accountcurrency", "kontowaehrung"}
+_LABEL_THEN_VALUE = re.compile(r"^([^\d:]+?)\s+(\d.*)$")  # words, then a value starting with a digit
 _ACCOUNT_VALUE = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /.\-]{3,40}$")
 
 
 def read_preamble(rows: list[list[str]]) -> dict:
     """The holder's account and the currency that the lines above the header state, each
-    only when stated once (a summary of several accounts names no one of them)."""
+    only when stated once (a summary of several accounts names no one of them): as "Label:
+    value", a label cell followed by its value, or a label and a value starting with a digit
+    in one cell ("transactionaccount 123 123 123"), for CSV and spreadsheets alike."""
     found: dict[str, set[str]] = {"account": set(), "currency": set()}
     for row in rows:
         cells = [cell.strip() for cell in row]
         for i, cell in enumerate(cells):
             label, colon, rest = cell.partition(":")
+            if not colon and (spaced := _LABEL_THEN_VALUE.match(cell)):
+                # "transactionaccount 123 123 123": label and value in one cell (Handelsbanken)
+                label, colon, rest = spaced.group(1), " ", spaced.group(2)
             key = headers.normalize(label)
             value = rest.strip() if colon and rest.strip() else next((c for c in cells[i + 1:] if c), "")
             if key in _ACCOUNT_LABELS and _ACCOUNT_VALUE.match(value):
@@ -265,10 +309,11 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
                line_offset: int = 0, header: list[str] | None = None) -> Iterator[list[str]]:
     """The data rows of a delimited table read from `lines` (text): the first `skip` records
     (preamble and header) passed over, blank rows and a total line at the end skipped.
-    A row of another width than the header is read when what differs is empty (extra
-    fields left empty; one field fewer, or fewer where the header's columns have no name:
-    a bank that omits an empty last column); any other is a `BadRow`, which fails alone.
-    A record spanning lines with the wrong width (a quote never closed) refuses the file.
+    A row of another width than the header is read when `fit_row` can make it the header's
+    width without doubt (a `RepairedRow` when that took more than dropping or adding empty
+    fields); any other is a `BadRow`, which fails alone: never a refusal of the file (issue 19).
+    Only a record of the wrong width that spans lines and runs to the end of the file (a quote
+    never closed, which swallowed every row after it) refuses the file.
     `line_offset`: lines of the file before `lines` begin, so that errors name the file's
     own line numbers."""
     unnamed_from = width
@@ -280,6 +325,11 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
     # that swallows the rest of the file): errors name the line where the record starts.
     # This loop runs once per row of a million-row upload: keep it lean.
     end = line_offset
+    last_text = (header is not None and bool(header[-1])
+                 and headers.field_for(header[-1]) not in _NOT_TEXT)
+    merged: dict[int, int] = {}  # fit_row: which field held missing ones quoted together
+    pending: list[str] | None = None  # a record of another width spanning lines: refused if it runs to the end
+    span = (0, 0, 0)
     try:
         for _ in itertools.islice(reader, skip):
             end = line_offset + reader.line_num
@@ -287,31 +337,102 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
         for row in reader:
             first = end + 1
             end = line_offset + reader.line_num
+            if pending is not None:
+                yield pending
+                pending = None
             if len(row) != width:
                 if not row or not "".join(row).strip():
                     continue
                 if len(row) < width and (is_header or first > data_start) and _is_footer(row):
                     continue
+                fitted = fit_row(row, width, unnamed_from, delimiter, last_text, merged)
+                if fitted is None:
+                    spans = f"the record on lines {first}-{end}" if end > first else f"line {first}"
+                    fitted = bad_row(row, f"{spans} has {len(row)} fields where the header has {width}"
+                                          + (" (the extra ones are not empty)" if len(row) > width else "")
+                                          + ("; is a quote not closed?" if end > first else "")
+                                          + "; the row was not read")
+                if fitted.__class__ is RepairedRow:
+                    fitted.note = f"{'lines' if end > first else 'line'} {first}{f'-{end}' if end > first else ''}: " \
+                                  f"{fitted.note}"
                 if end > first:
-                    raise InputError(f"expected {width} fields as in the header, found {len(row)} in the record on "
-                                     f"lines {first}-{end} (is a quote not closed?)", first)
-                if len(row) > width and not "".join(row[width:]).strip():
-                    row = row[:width]
-                elif len(row) < width and (len(row) + 1 == width or len(row) >= unnamed_from):
-                    row = row + [""] * (width - len(row))
-                else:
-                    yield bad_row(row, f"line {first} has {len(row)} fields where the header has {width}"
-                                       + (" (the extra ones are not empty)" if len(row) > width else "")
-                                       + "; the row was not read")
+                    # Held until another record follows: one that runs to the end of the file is a
+                    # quote never closed, which swallowed every row after it.
+                    pending, span = fitted, (first, end, len(row))
                     continue
+                if isinstance(fitted, BadRow):
+                    yield fitted
+                    continue
+                row = fitted
             if not (row[0].strip() or "".join(row).strip()):
                 continue
             yield row
+        if pending is not None:
+            first, end, count = span
+            raise InputError(f"expected {width} fields as in the header, found {count} in the record on "
+                             f"lines {first}-{end} (is a quote not closed?)", first)
     except UnicodeDecodeError:
         raise InputError(f"bytes that are not {encoding}; give the encoding in the mapping",
                          line_offset + reader.line_num + 1) from None
     except csv.Error as exc:
         raise _csv_error(exc, end + 1) from None
+
+
+# Header fields whose column cannot be the continuation of a text split over several fields.
+_NOT_TEXT = frozenset({"id", "date", "value_date", "amount", "debit", "credit", "currency"})
+
+
+class RepairedRow(list):
+    """A row of another width than the header read by a rule that leaves no doubt (fit_row);
+    `note` says how, and the import counts such rows with it (issue 19)."""
+
+    note = ""
+
+
+def fit_row(row: list[str], width: int, unnamed_from: int, delimiter: str, last_text: bool,
+            merged: dict[int, int] | None = None) -> list[str] | None:
+    """A row of another width than the header, made the header's width where the way to do it
+    is unambiguous; None otherwise (the row then fails alone, never the file).
+
+    - wider, the extra fields empty: they are dropped;
+    - wider, the header's last column a named text column: the extra fields continue it (a
+      bank that splits a long text over several fields, Livebank's "Umsatztext"), joined;
+    - one field fewer, or fewer where the header's columns have no name: empty ones added;
+    - fewer, and exactly one field holds exactly as many delimiters as fields are missing: that
+      field was the missing ones quoted together (Danske's ",Vilnius08500,LT" for Address, City
+      and Country), split; when several fields could be it, the one that was in the file's
+      earlier rows (`merged`: missing count -> field position, kept across a file's rows);
+    - fewer, and the row ends in an empty field: a row the bank closed early (Swedbank omits
+      its empty trailing columns), empty ones added."""
+    count = len(row)
+    if count > width:
+        if not "".join(row[width:]).strip():
+            return row[:width]
+        if last_text:
+            joined = " ".join(cell.strip() for cell in row[width - 1:] if cell.strip())
+            return _repaired(row[:width - 1] + [joined], f"its {count - width} extra field(s) continue the last column")
+        return None
+    if count + 1 == width or count >= unnamed_from:
+        return row + [""] * (width - count)
+    missing = width - count
+    holders = [i for i, cell in enumerate(row) if cell.count(delimiter) == missing]
+    if len(holders) > 1 and merged is not None and merged.get(missing) in holders:
+        holders = [merged[missing]]  # the field that held them in the file's earlier rows
+    if len(holders) == 1:
+        i = holders[0]
+        if merged is not None:
+            merged[missing] = i
+        return _repaired(row[:i] + row[i].split(delimiter) + row[i + 1:],
+                         f"field {i + 1} held {missing + 1} fields quoted together")
+    if not row[-1].strip():
+        return _repaired(row + [""] * missing, f"its last {missing} column(s) were left out (read as empty)")
+    return None
+
+
+def _repaired(row: list[str], note: str) -> RepairedRow:
+    out = RepairedRow(row)
+    out.note = note
+    return out
 
 
 def set_field_limit(budget: Budget) -> None:
@@ -637,71 +758,6 @@ def _fit(row: list[str], width: int | None) -> list[str]:
         not cell.strip() for cell in row[width:]) else row
 
 
-def ofx_records(raw: IO[bytes], budget: Budget | None = None) -> Iterator[dict]:
-    """Transactions of every bank or card statement in an OFX/QFX file (SGML v1 or XML v2).
-
-    ofxtools parses a statement whole, so it is read here, before any record is taken, within
-    ZENITH_MAX_OFX_BYTES (statements are small), and refused if any value is longer
-    than a line may be. From memory: ofxtools checks `"b" in source.mode`, which a gzip stream
-    (whose mode is an int) fails."""
-    from ofxtools.Parser import OFXTree
-
-    budget = budget or Budget()
-    content = read_whole(raw, budget, "OFX")
-    budget.check_time()
-    # Blank lines (or a byte-order mark) before the header are common in bank downloads and
-    # mean nothing; ofxtools refuses them (issue 19).
-    content = content.lstrip(b"\xef\xbb\xbf \t\r\n")
-    tree = OFXTree()
-    try:
-        root = tree.parse(io.BytesIO(content))
-    except Exception as exc:
-        raise InputError(f"the OFX file could not be parsed: {plain(exc)}") from None
-    budget.check_time()
-    statements = [*root.iter("STMTRS"), *root.iter("CCSTMTRS")]
-    if not any(True for statement in statements for _ in statement.iter("STMTTRN")):
-        raise InputError("the OFX file holds no statement transactions (STMTTRN)")
-    return _ofx_transactions(statements)
-
-
 def _shorter(text: str, length: int = 300) -> str:
     """A parser's message, which may quote the input, cut to a sentence's length."""
     return text if len(text) <= length else text[:length] + "..."
-
-
-def _ofx_transactions(statements: list) -> Iterator[dict]:
-    """Records of the statements' transactions. A FITID is unique within its account only, so
-    the id is "<account>/<FITID>" (issue 19); a statement whose transactions carry FITIDs
-    carries ids, so one without is refused alone; a statement without any gets ids derived
-    from each transaction's own text within its account."""
-    for statement in statements:
-        currency = statement.findtext("CURDEF") or ""
-        account = statement.findtext("BANKACCTFROM/ACCTID") or statement.findtext("CCACCTFROM/ACCTID") or ""
-        entries = list(statement.iter("STMTTRN"))
-        carries = bool(entries) and bool((entries[0].findtext("FITID") or "").strip())
-        derive = IdDeriver(account)
-        for entry in entries:
-            fields = {child.tag: (child.text or "").strip() for child in entry}
-            posted = fields.get("DTPOSTED", "")[:8]
-            name = fields.get("NAME") or entry.findtext("PAYEE/NAME") or ""
-            fitid = fields.get("FITID", "")
-            extra = {}
-            if fitid:
-                identity = scoped(account, fitid)
-            elif carries:
-                identity = ""
-                extra = {"_import_error": {"code": "missing_id", "field": "id", "message": (
-                    "this transaction has no FITID while the statement's others have one")}}
-            else:
-                identity = derive(sorted(fields.items()))
-            yield {
-                **extra,
-                "id": identity,
-                "date": f"{posted[:4]}-{posted[4:6]}-{posted[6:8]}" if len(posted) == 8 else posted,
-                "amount": fields.get("TRNAMT", ""),
-                "currency": (entry.findtext("CURRENCY/CURSYM") or currency).strip(),
-                "account": account,
-                "counterparty": name,
-                "description": fields.get("MEMO", ""),
-                "reference": fields.get("CHECKNUM") or fields.get("REFNUM") or "",
-            }

@@ -23,7 +23,7 @@ from jobs.datatypes.fields import ISO_4217, parse_amount, parse_date
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COMPACT = re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
-_YMD = re.compile(r"^\d{4}([/.-])\d{1,2}\1\d{1,2}$")
+_YMD = re.compile(r"^\d{4}([/.:-])\d{1,2}\1\d{1,2}$")  # 2012:03:01 too (Danske)
 _DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})$")
 _TEXT_MONTH = re.compile(r"^\d{1,2}([\s-])[A-Za-z]{3}[A-Za-z]*[\s,-]+(\d{2}|\d{4})$")
 _US_TEXT_MONTH = re.compile(r"^[A-Za-z]{3}[A-Za-z]*\s+\d{1,2},?\s+\d{4}$")
@@ -249,6 +249,10 @@ def to_iso_date(value: str, day_first: bool | None, date_format: str | None) -> 
         return ""
     if date_format is None and _COMPACT.match(text):
         return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    if date_format is None and _YMD.match(text):
+        # year first is never ambiguous, whatever the separator: written as ISO for the handler
+        year, month, day = re.split(r"[/.:-]", text)
+        return f"{year}-{int(month):02d}-{int(day):02d}"
     try:
         return parse_date(text, day_first=day_first, date_format=date_format).isoformat()
     except RecordRejected:

@@ -244,6 +244,7 @@ def _fast_path_cases() -> dict[str, bytes]:
                                                      b" t7,2024-03-02,2.00,EUR,led by a space\n", 9),
         "a row of blank fields": around(b" , ,,\t,\n", 9),
         "a blank line": around(b"\n", 9),
+        "text continued past the header's last column": around(b"t70,2024-03-01,1.00,EUR,first part,second part\n", 9),
         "a quote mid-file": around(b't51,2024-03-01,1.00,EUR,"a note\non,two,lines,four,"\n'
                                    b't50,2024-03-01,"1,000.00",EUR,"two\nlines"\n', 13),
         "a total line and trailing blank lines": head + plain + b"Total,40\n\n\n",

@@ -18,6 +18,12 @@ currency), and with its mapping. A reading is correct when every check passes:
 - account: every record's account, when the upstream names the statement's;
 - sum: of the amounts, when the upstream checks it;
 - re-upload: reading the file again gives the same ids, and no id repeats.
+
+Zero amounts: some upstream importers drop rows whose amount is zero (ING's `0,00` lines,
+Livebank's notices). Zenith keeps every row unless the mapping says `skip_zero_amounts`
+(nothing is dropped silently), so when the upstream's row count is met exactly once the
+zero-amount records are set aside, the lines are compared with the rest, and the result
+counts them as `zero_rows_kept`; the table shows how many correct files kept such rows.
 """
 
 from __future__ import annotations
@@ -118,9 +124,15 @@ def score_one(folder: pathlib.Path, with_mapping: bool) -> dict:
         again, _, _ = read(path, mapping, base)
     except Exception as exc:  # a refusal: the file is not imported
         return {"ok": False, "refused": f"{type(exc).__name__}: {exc}"[:300], "problems": {}}
+    zero_rows_kept = 0
+    nonzero = [r for r in rows if r["amount"] != 0]
+    if "rows" in expected and len(rows) != expected["rows"] and len(nonzero) == expected["rows"]:
+        zero_rows_kept = len(rows) - len(nonzero)
+        rows, again = nonzero, [r for r in again if r["amount"] != 0]
     problems = check(expected, rows, failures, again)
     return {"ok": not any(problems.values()), "problems": {k: v for k, v in problems.items() if v},
-            "records": len(rows), "failed": len(failures), "format": detected.get("format")}
+            "records": len(rows), "failed": len(failures), "format": detected.get("format"),
+            "zero_rows_kept": zero_rows_kept}
 
 
 def main() -> int:
@@ -139,16 +151,18 @@ def main() -> int:
         mapped = score_one(folder, with_mapping=True)
         results.append({"id": folder.name, "country": expected["country"], "format": expected["format"],
                         "no_mapping": plain, "with_mapping": mapped})
-    by: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    by: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
     for r in results:
         for key in (("format", r["format"]), ("country", r["country"]), ("all", "all")):
             by[key][0] += 1
             by[key][1] += r["no_mapping"]["ok"]
             by[key][2] += r["with_mapping"]["ok"]
-    print(f"{'':8} {'':6} {'files':>5} {'no mapping':>12} {'with mapping':>13}")
-    for (kind, name), (n, plain, mapped) in sorted(by.items(), key=lambda item: (item[0][0] != "format",
-                                                                                 item[0][0], item[0][1])):
-        print(f"{kind:8} {name:6} {n:5} {plain:5} ({plain * 100 // n:3}%) {mapped:5} ({mapped * 100 // n:3}%)")
+            by[key][3] += bool(r["no_mapping"]["ok"] and r["no_mapping"].get("zero_rows_kept"))
+    print(f"{'':8} {'':6} {'files':>5} {'no mapping':>12} {'with mapping':>13}  no mapping, zero rows kept")
+    for (kind, name), (n, plain, mapped, zeros) in sorted(by.items(), key=lambda item: (item[0][0] != "format",
+                                                                                        item[0][0], item[0][1])):
+        print(f"{kind:8} {name:6} {n:5} {plain:5} ({plain * 100 // n:3}%) {mapped:5} ({mapped * 100 // n:3}%)"
+              f"  {zeros}")
     for r in results:
         for mode in ("no_mapping", "with_mapping"):
             outcome = r[mode]

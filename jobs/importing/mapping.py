@@ -14,6 +14,7 @@ A mapping in JSON:
      "default_currency": "EUR", "header_row": 5, "has_header": true,
      "delimiter": ";", "encoding": "cp1252", "sheet": "Umsaetze",
      "skip_zero_amounts": true,                    # rows whose amount is zero are not records
+     "record_type": {"column": 1, "values": ["010"]},  # only rows of these types are records
      "minor_units": 2}                              # amounts are written in cents: 25175 is 251.75
 
 Value rules: "decimal_separator" is "." or ","; "thousands_separator" is ",", ".", " " (a
@@ -30,8 +31,12 @@ Keys outside "columns" that name Zenith fields are read as columns too, so
 
 Rows that state a balance or a turnover ("SALDO INIZIALE", "Likutis pabaigai", "Anfangssaldo",
 with no counterparty) are never records; with "skip_zero_amounts" neither are rows whose amount
-is zero (kept by default: a forensic reading keeps every row). Each row left out is counted
-with its reason in the import's "skipped_rows" (jobs.importing.rows.without_skipped).
+is zero (kept by default: a forensic reading keeps every row). Fixed-layout exports
+(LITAS-ESIS, many bank formats of record types) start each row with its type: with
+"record_type" only rows whose numbered column holds one of "values" are records, and the
+header, balance and trailer rows of other types are left out, whatever their width. Each row
+left out is counted with its reason in the import's "skipped_rows"
+(jobs.importing.rows.without_skipped).
 
 "minor_units" (0 to 4, ISO 4217's largest exponent) says the amounts (or debits and credits)
 are whole numbers of the currency's minor unit, as LITAS-ESIS and other fixed-layout exports
@@ -58,7 +63,7 @@ FINANCIAL = {"date", "amount", "debit", "credit"}
 CANONICAL = {"id", "date", "amount", "currency", "account", "counterparty", "description", "reference"}
 _RULES = {"constants", "day_first", "date_format", "decimal_separator", "thousands_separator", "sign",
           "default_currency", "header_row", "has_header", "delimiter", "encoding", "sheet", "debit_values",
-          "skip_zero_amounts", "minor_units"}
+          "skip_zero_amounts", "minor_units", "record_type"}
 THOUSANDS_SEPARATORS = (",", ".", " ", "'", "")
 
 
@@ -80,6 +85,7 @@ class Mapping:
     debit_values: list[str] | None = None
     skip_zero_amounts: bool = False
     minor_units: int | None = None
+    record_type: dict | None = None  # {"column": 1-based number, "values": [types that are records]}
 
     @classmethod
     def parse(cls, raw: Any) -> Mapping:
@@ -118,6 +124,7 @@ class Mapping:
         mapping.has_header = raw.get("has_header", True)
         mapping.skip_zero_amounts = raw.get("skip_zero_amounts", False)
         mapping.minor_units = _minor_units(raw.get("minor_units"))
+        mapping.record_type = _record_type(raw.get("record_type"))
         mapping.date_format = raw.get("date_format") or None
         if raw.get("decimal_separator") not in (None, ".", ","):
             raise InputError("mapping.decimal_separator must be \".\" or \",\"")
@@ -169,6 +176,14 @@ class Mapping:
     @property
     def is_empty(self) -> bool:
         return not self.as_dict()
+
+    def is_other_record_type(self, row: list[str]) -> str | None:
+        """The type of a row that the mapping's "record_type" says is not a record, else None."""
+        if self.record_type is None:
+            return None
+        position = self.record_type["column"] - 1
+        kind = row[position].strip() if position < len(row) else ""
+        return None if kind in self.record_type["values"] else kind
 
     def scaled(self, amount: Any) -> Any:
         """`amount` in the currency's major unit when the mapping says amounts are written in
@@ -457,3 +472,17 @@ def guess_columns(rows: list[list[str]]) -> tuple[dict[str, int], dict[str, str]
             positions["counterparty"] = names[0]
             how["counterparty"] = f"column {names[0] + 1}: the one column of names before the description"
     return positions, how
+
+
+def _record_type(raw: Any) -> dict | None:
+    if raw is None:
+        return None
+    problem = 'mapping.record_type must be {"column": <1-based number>, "values": ["<type of a record>", ...]}'
+    if not isinstance(raw, dict) or set(raw) != {"column", "values"}:
+        raise InputError(problem)
+    column, values = raw["column"], raw["values"]
+    if isinstance(column, bool) or not isinstance(column, int) or column < 1:
+        raise InputError(problem)
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise InputError(problem)
+    return {"column": column, "values": [v.strip() for v in values]}

@@ -264,8 +264,16 @@ def without_skipped(rows: Iterable[list[str]], positions: dict[str, int], spec: 
     """The rows that are records: balance and turnover lines left out, and zero amounts too
     when the mapping says "skip_zero_amounts"; each one left out is counted in `skipped`.
     Both passes over a table use it, so they agree on which rows are records."""
-    zeros = spec.skip_zero_amounts
+    zeros, typed = spec.skip_zero_amounts, spec.record_type is not None
     for row in rows:
+        if typed:
+            kind = spec.is_other_record_type(row)
+            if kind is not None:
+                # not a movement at all (a file header, balance or trailer record): its dates
+                # say nothing about how the movements' are written
+                if skipped is not None:
+                    skipped.add(f"record type {kind!r} (the mapping's \"record_type\")")
+                continue
         if isinstance(row, sources.BadRow):
             yield row
             continue

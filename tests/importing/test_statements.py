@@ -405,3 +405,32 @@ def test_minor_units_must_be_a_whole_number_from_0_to_4(value):
     with pytest.raises(InputError, match="minor_units"):
         Mapping.parse({"amount": "Betrag", "minor_units": value})
     assert Mapping.parse({"amount": "Betrag", "minor_units": 3}).as_dict()["minor_units"] == 3
+
+
+def test_rows_of_other_record_types_are_left_out_and_counted_when_the_mapping_names_the_type():
+    # The real export around its movements (type 010): the file header (000), the opening and
+    # closing balances (020) and a trailer of two fields (999) with the file's control total.
+    header = "\t".join(["000", "20120304", "", "AGBLLT2XXXX", "AB banko skyrius", "40100", "Vilnius", "", "", "",
+                        "Bill Gates", "00000000000", "Vilnius", "", "", "AB banko skyrius", "LT000000000000000000",
+                        "LTL"])
+    opening = "\t".join(["020", "LikutisPR", "20120101", "", "25175", "25175"] + [""] * 12)
+    closing = "\t".join(["020", "LikutisPB", "20120304", "", "7483", "7483"] + [""] * 12)
+    whole = "\r\n".join([header, opening, LITAS_ESIS.rstrip("\r\n"), closing, "999\t510350"]) + "\r\n"
+    mapping = {**LITAS_MAPPING, "record_type": {"column": 1, "values": ["010"]}}
+    imported = open_import(io.BytesIO(whole.encode("cp1257")), name="israsas.acc", mapping=mapping,
+                           options={"base_currency": "LTL"}, expects_transactions=True)
+    records = list(imported.dicts())
+    assert [r["amount"] for r in records] == ["-1.00", "300.00", "-161.41"]
+    assert imported.detected["skipped_rows"]["count"] == 4
+    assert imported.detected["skipped_rows"]["reasons"] == {"record type '000'": 1, "record type '020'": 2,
+                                                            "record type '999'": 1}
+    # Without it the trailer is a row of the wrong width that fails alone, never dropped.
+    rows, failures = read(whole.encode("cp1257"), "israsas.acc", LITAS_MAPPING, base_currency="LTL")
+    assert [code for code, _ in failures].count("malformed_row") == 1
+
+
+@pytest.mark.parametrize("value", [{"column": 0, "values": ["010"]}, {"column": 1, "values": []},
+                                   {"column": "Typ", "values": ["010"]}, ["010"], {"column": 1}])
+def test_a_record_type_needs_a_column_number_and_the_types_that_are_records(value):
+    with pytest.raises(InputError, match="mapping.record_type must be"):
+        Mapping.parse({"amount": 5, "record_type": value})

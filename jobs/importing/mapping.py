@@ -43,6 +43,11 @@ are whole numbers of the currency's minor unit, as LITAS-ESIS and other fixed-la
 write them: with 2, "25175" is 251.75. It is stated, never guessed; a value with a decimal
 part under it is an invalid amount (jobs.datatypes.fields.from_minor_units).
 
+"date_fallback" names a second date column read where the date column is empty: a card
+statement's pending payment has its operation date but no booking date yet (VTB's "Дата
+обработки" beside "Дата операции"). It is detected when two columns are named as the date:
+the better name is the date, the other its fallback.
+
 "direction" names a column that says whether each unsigned amount is a debit or a credit
 (D/C, S/H, Soll/Haben, Af/Bij, debit/credit); without "debit_values" its usual debit markers
 are recognised. Such a column is also detected, by its header and its values, when every
@@ -57,7 +62,7 @@ from typing import Any
 
 from jobs.errors import InputError
 
-FIELDS = ("id", "date", "value_date", "amount", "debit", "credit", "direction", "currency", "account",
+FIELDS = ("id", "date", "value_date", "date_fallback", "amount", "debit", "credit", "direction", "currency", "account",
           "counterparty", "description", "reference")
 FINANCIAL = {"date", "amount", "debit", "credit"}
 CANONICAL = {"id", "date", "amount", "currency", "account", "counterparty", "description", "reference"}
@@ -214,7 +219,7 @@ _WEAK_ACCOUNT = {"kontonummer"}  # the holder's account only when no counterpart
 
 # Two same-named columns that would both be read as one of these cannot be told apart: the
 # upload is refused until a mapping names one. Others (ING's two "Währung") are resolved.
-_MUST_BE_UNIQUE = {"id", "date", "value_date", "amount", "debit", "credit"}
+_MUST_BE_UNIQUE = {"id", "date", "value_date", "date_fallback", "amount", "debit", "credit"}
 
 
 class DuplicateColumns(InputError):
@@ -250,6 +255,13 @@ def detect_columns(header: list[str], settled: set[str] | frozenset[str] = froze
         if len(twins) > 1:
             duplicated[field] = [name for _, name in twins]
         found_columns[field] = best[0][1]
+    if "date" in found_columns and "date" not in duplicated and "date_fallback" not in settled:
+        # Two differently named date columns (a processing date and an operation date): the
+        # better name is the date, the next one is read where it is empty (a pending payment).
+        others = sorted((rank, position, name) for rank, position, name in candidates["date"]
+                        if name != found_columns["date"])
+        if others:
+            found_columns["date_fallback"] = others[0][2]
     if "amount" in found_columns and "debit" in found_columns and "credit" in found_columns \
             and headers.normalize(headers.base_name(found_columns["amount"], header)) in _WEAK_AMOUNT:
         # "Value" or "Total" beside a debit and a credit column is a value date or a running
@@ -306,6 +318,8 @@ def resolve(mapping: Mapping, header: list[str] | None) -> dict[str, int]:
     if mapping.columns.get("amount"):
         wanted.pop("debit", None)
         wanted.pop("credit", None)
+    if wanted.get("date_fallback") == wanted.get("date") or "date" not in wanted:
+        wanted.pop("date_fallback", None)
     positions: dict[str, int] = {}
     for field, column in wanted.items():
         if isinstance(column, int) or (isinstance(column, str) and column.isdigit() and not header):

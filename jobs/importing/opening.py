@@ -226,7 +226,8 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         taken = set(positions.values())
         positions = {**{field: pos for field, pos in found.items() if pos not in taken}, **positions}
         guessed = {field: how for field, how in guessed.items() if positions.get(field) == found[field]}
-    canonical_positions = {field: pos for field, pos in positions.items() if field != "direction"}
+    canonical_positions = {field: pos for field, pos in positions.items()
+                           if field not in ("direction", "date_fallback")}
     canonical = (spec.is_empty and header is not None and canonical_positions
                  and all(header[pos] == field for field, pos in canonical_positions.items())
                  and set(canonical_positions) <= CANONICAL)

@@ -24,7 +24,7 @@ DECIDE_CHARS = 16 << 20  # ... or fewer, when they hold more text than this (lon
 def column_deciders(table: sources.Table, positions: dict[str, int]) -> dict[str, DateColumn | NumberColumn]:
     columns: dict[str, DateColumn | NumberColumn] = {}
     for field, pos in positions.items():
-        if field in ("date", "value_date"):
+        if field in ("date", "value_date", "date_fallback"):
             columns[field] = DateColumn(_label(table, pos))
         elif field in ("amount", "debit", "credit"):
             columns[field] = NumberColumn(_label(table, pos))
@@ -137,6 +137,8 @@ def _decide_dates(columns: dict[str, DateColumn | NumberColumn], spec: Mapping) 
         except AmbiguousColumn:
             booking = decisions.get("date")
             if field == "date" or not booking or booking.get("day_first") is None:
+                if field == "date_fallback":
+                    continue  # detected, not asked for: the date column is read alone
                 raise
             decisions[field] = {**col.decide(booking["day_first"]), "order_from": booking["column"]}
     return decisions
@@ -418,6 +420,7 @@ def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decis
         # Trimmed (padded exports), but not of white space that changes what a text is.
         return as_written(row[position])
 
+    fallback = date_rules.get("date_fallback") if "date" in positions else None
     for row in table.rows:
         identity = derive(row) if id_column is None else None
         if isinstance(row, sources.BadRow):
@@ -428,6 +431,8 @@ def mapped(table: sources.Table, positions: dict[str, int], spec: Mapping, decis
             if field in positions:
                 rule = date_rules[field]
                 record[field] = to_iso_date(cell(row, field), rule.get("day_first"), rule.get("format"))
+        if fallback is not None and not record.get("date"):
+            record["date"] = to_iso_date(cell(row, "date_fallback"), fallback.get("day_first"), fallback.get("format"))
         if "amount" in positions:
             amount = _number(cell(row, "amount"), numbers["amount"])
         else:

@@ -132,21 +132,34 @@ _ACCOUNT_LABELS = {"account", "accountnumber", "accountno", "accountid", "iban",
                    "girokonto", "auftragskonto", "compte", "numerodecompte", "cuenta", "numerodecuenta", "rekening",
                    "rekeningnummer", "conto", "numeroconto", "conta", "ibanrekening", "kontonr", "accountiban",
                    "kontoiban", "ibankonto", "transactionaccount", "transaktionskonto", "bankgiro",
-                   "номерсчета", "счет", "saskaitosnr", "saskaitosnumeris"}
+                   "номерсчета", "счет", "номер", "номеркарты", "cardnumber", "saskaitosnr", "saskaitosnumeris"}
 _CURRENCY_LABELS = {"currency", "waehrung", "wahrung", "devise", "monnaie", "moneda", "divisa", "valuta", "munt",
-                    "moeda", "accountcurrency", "kontowaehrung"}
+                    "moeda", "accountcurrency", "kontowaehrung", "валюта", "валютасчета"}
 _LABEL_THEN_VALUE = re.compile(r"^([^\d:]+?)\s+(\d.*)$")  # words, then a value starting with a digit
-_ACCOUNT_VALUE = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /.\-]{3,40}$")
+# An account number, an IBAN, or a card number masked as banks print it (462235******0069)
+_ACCOUNT_VALUE = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /.\-*]{3,40}$")
 
 
 def read_preamble(rows: list[list[str]]) -> dict:
     """The holder's account and the currency that the lines above the header state, each
     only when stated once (a summary of several accounts names no one of them): as "Label:
-    value", a label cell followed by its value, or a label and a value starting with a digit
-    in one cell ("transactionaccount 123 123 123"), for CSV and spreadsheets alike."""
+    value", a label cell followed by its value, a label and a value starting with a digit
+    in one cell ("transactionaccount 123 123 123"), or a row of labels over a row of values
+    (VTB's "Выписка по счету/карте;Номер" over "Карта ...;'462235******0069"), for CSV and
+    spreadsheets alike. A leading apostrophe (a spreadsheet's mark of text) is not part of
+    a value."""
     found: dict[str, set[str]] = {"account": set(), "currency": set()}
+    above: list[str] = []
     for row in rows:
-        cells = [cell.strip() for cell in row]
+        cells = [cell.strip().lstrip("'") for cell in row]
+        if above and not any(ch.isdigit() for label in above for ch in label):
+            for label, value in zip(above, cells, strict=False):
+                key = headers.normalize(label)
+                if key in _ACCOUNT_LABELS and _ACCOUNT_VALUE.match(value):
+                    found["account"].add(value)
+                elif key in _CURRENCY_LABELS and value.upper() in ISO_4217:
+                    found["currency"].add(value.upper())
+        above = cells if any(cells) else []
         for i, cell in enumerate(cells):
             label, colon, rest = cell.partition(":")
             if not colon and (spaced := _LABEL_THEN_VALUE.match(cell)):
@@ -379,7 +392,7 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
 
 
 # Header fields whose column cannot be the continuation of a text split over several fields.
-_NOT_TEXT = frozenset({"id", "date", "value_date", "amount", "debit", "credit", "currency"})
+_NOT_TEXT = frozenset({"id", "date", "value_date", "date_fallback", "amount", "debit", "credit", "currency"})
 
 
 class RepairedRow(list):

@@ -214,3 +214,15 @@ def test_the_account_above_a_workbooks_header_is_the_holders():
     imported, records = _import(export)
     _as_expected(export, records)
     assert imported.detected["account"].startswith("123 123 123")
+
+
+def test_a_pending_payment_takes_its_operation_date_and_the_card_comes_from_above_the_table():
+    export = corpus.vtb_pending_card()
+    imported, records = _import(export)
+    _as_expected(export, records)
+    assert imported.detected["mapping"]["date"] == "Дата обработки"
+    assert imported.detected["mapping"]["date_fallback"] == "Дата операции"
+    assert imported.detected["account"].startswith("462235******0069")
+    # Without the fallback column the pending payment fails alone for its missing date.
+    _, records = _import(export, mapping={"date_fallback": "Дата обработки"})
+    assert records[1]["date"] == ""

@@ -748,3 +748,23 @@ def nordea_finnish_header() -> Export:
         tx(None, "2024-01-02", "-12.50", "EUR", "", "Kortti 1234 kahvi ja pulla"),
         tx(None, "2024-01-15", "2100.00", "EUR", "", "Palkka tammikuu 2024"),
     ], mapping={"default_currency": "EUR"}, description="unknown header names: columns read by content")
+
+
+def vtb_pending_card() -> Export:
+    """VTB (Russia): the card number in a row of labels over a row of values above the table
+    ("Выписка по счету/карте;Номер" over "Карта ...;'462235******0069", with a spreadsheet's
+    apostrophe), amounts in the account's currency beside the operation's, and a pending
+    payment ("В обработке") with no processing date: its operation date stands in."""
+    text = ("Начало периода;2019-07-07\nКонец периода;2019-07-13\n\n"
+            "Выписка по счету/карте;Номер\nКарта с кредитной составляющей;'462235******0069\n\n\n"
+            "Валюта;Баланс на конец периода;Поступления;Списания;Заблокировано\n"
+            "RUR;82 604,01;0,00;-17 351,00;-2 426,96\n\n\n"
+            "Номер карты/счета/договора;Дата операции;Дата обработки;Сумма операции;Валюта операции;"
+            "Сумма пересчитанная в валюту счета;Валюта счета;Основание;Статус\n"
+            "'462235******7428;2019-07-06 00:00:00;2019-07-08;-4,50;EUR;-336,15;RUR;Карта *1234 payee1;Исполнено\n"
+            "'462235******7428;2019-07-13 10:48:55;;-600,00;RUR;-600,00;RUR;Карта *1234 MEGAFON;В обработке\n")
+    account = "462235******0069"
+    return Export("vtb.csv", text.encode("cp1251"), [
+        tx(None, "2019-07-08", "-336.15", "RUR", "", "Карта *1234 payee1", "", account),
+        tx(None, "2019-07-13", "-600.00", "RUR", "", "Карта *1234 MEGAFON", "", account),
+    ], description="account in a preamble table; a pending payment dated by its operation date")

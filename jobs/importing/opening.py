@@ -256,7 +256,8 @@ def open_import(raw: IO[bytes], name: str = "", fmt: str | None = None, mapping:
         detected.update(**decisions["detected"])
         form = row_form(first.header, positions, decisions)
         chunks = (blocks.chunker(reopen, form, encoding=first.encoding, delimiter=first.delimiter,
-                                 header_row=first.header_row, budget=budget) if kind == "csv" else None)
+                                 header_row=first.header_row, budget=budget)
+                  if kind == "csv" and not first.bare_quotes else None)
         return Import(kind, form.rows(rows), detected, keys=form.keys, chunks=chunks)
     if canonical or not financial:
         detected["mode"] = "canonical" if canonical else "pass-through"

@@ -110,6 +110,8 @@ class Table:
     delimiter: str = ""
     # What the lines above the header say of the whole file: "account", "currency".
     preamble: dict = dataclasses.field(default_factory=dict)
+    # Quotes inside quoted fields left as they are ('"UAB "Naktida""'): read by `loose_fields`.
+    bare_quotes: bool = False
 
 
 class BadRow(list):
@@ -313,13 +315,92 @@ def delimited_table(raw: IO[bytes], *, encoding: str | None = None, delimiter: s
     width = len(sample_rows[start])
     budget.check_columns(width, start + 1)
 
+    bare = has_bare_quotes(sample[start:], sample_rows[start:], delimiter)
     rows = table_rows(itertools.chain(sample, text), delimiter, width, skip=start + (1 if is_header else 0),
-                      is_header=is_header, encoding=encoding, header=header)
-    return Table(header, rows, start + 1, encoding, delimiter, read_preamble(sample_rows[:start]))
+                      is_header=is_header, encoding=encoding, header=header, bare_quotes=bare)
+    return Table(header, rows, start + 1, encoding, delimiter, read_preamble(sample_rows[:start]), bare)
+
+
+def loose_fields(line: str, delimiter: str) -> list[str] | None:
+    """The fields of one line read as exports with unescaped quotes mean them: inside a quoted
+    field a quote closes it only before the delimiter or the line's end ('"UAB "Naktida""' is
+    UAB "Naktida"); a doubled quote is one quote, as in RFC 4180. None when a quoted field runs
+    past the line (a field with a line break: the caller joins the next line)."""
+    line = line.rstrip("\r\n")
+    fields: list[str] = []
+    i, n = 0, len(line)
+    while True:
+        if i < n and line[i] == '"':
+            i += 1
+            text: list[str] = []
+            while True:
+                if i >= n:
+                    return None
+                char = line[i]
+                if char != '"':
+                    text.append(char)
+                    i += 1
+                    continue
+                after = line[i + 1] if i + 1 < n else ""
+                if after in ("", delimiter):
+                    i += 1
+                    break
+                if after == '"' and (line[i + 2] if i + 2 < n else "") not in ("", delimiter):
+                    text.append('"')  # an escaped quote
+                    i += 2
+                    continue
+                text.append('"')  # a bare quote, or a bare one before the closing quote
+                i += 1
+            end = line.find(delimiter, i)
+            fields.append("".join(text) + (line[i:] if end < 0 else line[i:end]))
+        else:
+            end = line.find(delimiter, i)
+            fields.append(line[i:] if end < 0 else line[i:end])
+        if end < 0:
+            return fields
+        i = end + 1
+
+
+def has_bare_quotes(lines: list[str], rows: list[list[str]], delimiter: str) -> bool:
+    """Whether the sampled table quotes fields without escaping the quotes inside them: a
+    line whose cells hold a quote and which `loose_fields` reads otherwise than csv does."""
+    if len(lines) != len(rows):  # a record spans lines: csv's reading stands
+        return False
+    return any('"' in "".join(row) and loose_fields(line, delimiter) not in (None, row)
+               for line, row in zip(lines, rows, strict=True))
+
+
+class LooseReader:
+    """csv.reader's interface (rows, `line_num`) over `loose_fields`; a quoted field with line
+    breaks takes the following lines, up to LOOSE_SPAN of them, else csv reads the record."""
+
+    def __init__(self, lines: Iterable[str], delimiter: str) -> None:
+        self.lines, self.delimiter, self.line_num = iter(lines), delimiter, 0
+
+    def __iter__(self) -> LooseReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        record = next(self.lines)
+        self.line_num += 1
+        for _ in range(LOOSE_SPAN):
+            fields = loose_fields(record, self.delimiter)
+            if fields is not None:
+                return fields if record.strip("\r\n") else []
+            try:
+                record += next(self.lines)
+            except StopIteration:
+                break
+            self.line_num += 1
+        return next(csv.reader([record], delimiter=self.delimiter), [])
+
+
+LOOSE_SPAN = 50
 
 
 def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, is_header: bool, encoding: str,
-               line_offset: int = 0, header: list[str] | None = None) -> Iterator[list[str]]:
+               line_offset: int = 0, header: list[str] | None = None,
+               bare_quotes: bool = False) -> Iterator[list[str]]:
     """The data rows of a delimited table read from `lines` (text): the first `skip` records
     (preamble and header) passed over, blank rows and a total line at the end skipped.
     A row of another width than the header is read when `fit_row` can make it the header's
@@ -328,12 +409,13 @@ def table_rows(lines: Iterable[str], delimiter: str, width: int, *, skip: int, i
     Only a record of the wrong width that spans lines and runs to the end of the file (a quote
     never closed, which swallowed every row after it) refuses the file.
     `line_offset`: lines of the file before `lines` begin, so that errors name the file's
-    own line numbers."""
+    own line numbers. `bare_quotes`: the file leaves quotes inside quoted fields unescaped
+    (has_bare_quotes), so its lines are read by `loose_fields`."""
     unnamed_from = width
     if header is not None:
         while unnamed_from and not header[unnamed_from - 1]:
             unnamed_from -= 1
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = LooseReader(lines, delimiter) if bare_quotes else csv.reader(lines, delimiter=delimiter)
     # A record may span lines (a quoted field with line breaks, or a quote never closed
     # that swallows the rest of the file): errors name the line where the record starts.
     # This loop runs once per row of a million-row upload: keep it lean.

@@ -226,3 +226,27 @@ def test_a_pending_payment_takes_its_operation_date_and_the_card_comes_from_abov
     # Without the fallback column the pending payment fails alone for its missing date.
     _, records = _import(export, mapping={"date_fallback": "Дата обработки"})
     assert records[1]["date"] == ""
+
+
+def test_quotes_a_bank_left_unescaped_inside_quoted_fields_are_kept():
+    # Swedbank (Lithuania) writes a company's quoted name inside a quoted field as it is:
+    # "UAB "Naktida"" (RFC 4180 would double them). csv alone read it as 'UAB Naktida""'.
+    text = ('"Data","Gavėjas","Paaiškinimai","Suma","Valiuta"\n'
+            '"2012-01-26","UAB "Naktida"","PIRKINYS 2012.01.25 UAB "Naktida" Vilnius","-12.20","EUR"\n'
+            '"2012-01-27","Kavinė","Kava ""Espresso"" ir pyragas","-3.10","EUR"\n')
+    imported, records = _import(corpus.Export("swedbank.csv", text.encode(), []), mapping={})
+    assert [r["counterparty"] for r in records] == ['UAB "Naktida"', "Kavinė"]
+    assert records[0]["description"] == 'PIRKINYS 2012.01.25 UAB "Naktida" Vilnius'
+    assert records[1]["description"] == 'Kava "Espresso" ir pyragas'  # escaped quotes read as RFC 4180 says
+
+
+def test_a_file_that_escapes_its_quotes_is_read_by_csv_alone():
+    import csv
+
+    from jobs.importing.sources import has_bare_quotes, loose_fields
+
+    lines = ['"a","say ""hi""","x"\n', '"b","two ""words"" here",""\n']
+    rows = list(csv.reader(lines))
+    assert not has_bare_quotes(lines, rows, ",")
+    assert loose_fields('"a","UAB "N"",x\n', ",") == ["a", 'UAB "N"', "x"]
+    assert loose_fields('"a","open\n', ",") is None  # the field goes on past the line

@@ -12,7 +12,8 @@ them"), so the corpus lives outside the repository.
 Each file is read twice, as an upload would be: with no mapping (only the project's base
 currency), and with its mapping. A reading is correct when every check passes:
 - rows: as many valid records as the upstream expects (when it says), none failing;
-- dates, signed amounts, currency, counterparty, for every line the upstream checks (the
+- dates (the booking date, or the value date where the upstream's source says its date is
+  that: `"date_is": "value_date"`), signed amounts, currency, counterparty, for every line the upstream checks (the
   upstream's payee must appear in the counterparty or, where the bank puts it there, the
   description);
 - account: every record's account, when the upstream names the statement's;
@@ -60,8 +61,8 @@ def read(path: pathlib.Path, mapping: dict | None, base_currency: str) -> tuple[
         except RecordRejected as rejected:
             failures.append(f"row {index}: {rejected.code} {rejected.message}"[:200])
             continue
-        rows.append(dict(zip(("id", "date", "amount", "currency", "account", "counterparty", "description",
-                              "reference"), values, strict=True)))
+        rows.append({**dict(zip(("id", "date", "amount", "currency", "account", "counterparty", "description",
+                                 "reference"), values, strict=True)), "value_date": values.value_date})
     return rows, failures, imported.detected
 
 
@@ -84,14 +85,18 @@ def check(expected: dict, rows: list[dict], failures: list[str], again: list[dic
     if "sum" in expected and sum((r["amount"] for r in rows), Decimal(0)) != Decimal(expected["sum"]):
         problems["amounts"].append(f"sum {sum((r['amount'] for r in rows), Decimal(0))} != {expected['sum']}")
     base = expected.get("base_currency")
+    # The upstream's date is the booking date unless its source says it is the value date
+    # (an ofxstatement plugin that posts on the Valutadatum): then it is compared with that.
+    date_is = expected.get("date_is", "date")
     for line in expected.get("lines", []):
         i = line["index"]
         if i >= len(rows):
             problems["rows"].append(f"no record {i}")
             continue
         row = rows[i]
-        if "date" in line and row["date"].isoformat() != line["date"]:
-            problems["dates"].append(f"{i}: {row['date']} != {line['date']}")
+        dated = row[date_is]
+        if "date" in line and (dated.isoformat() if dated else None) != line["date"]:
+            problems["dates"].append(f"{i}: {date_is} {dated} != {line['date']}")
         if "amount" in line and row["amount"] != _decimal(line["amount"]):
             problems["amounts"].append(f"{i}: {row['amount']} != {line['amount']}")
         currency = line.get("currency") or base

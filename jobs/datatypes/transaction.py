@@ -1,7 +1,8 @@
 """`transaction` records: validated, normalised and stored once per (project, id).
 
 A record has `id, date, amount, currency, account, counterparty, description` and optional
-`reference`. Options: `default_currency`, `day_first` (for 03/04/2024-style dates),
+`reference` and `value_date` (read like `date`; an unreadable one fails the record as
+`invalid_value_date`, an absent one is stored as none). Options: `default_currency`, `day_first` (for 03/04/2024-style dates),
 `date_format` (strptime pattern), `decimal_separator` ("." or ","), `replace` (true: a record
 whose id is already stored replaces the stored row). `base_currency` is set by the
 submission from the project: a record that names no currency, with no `default_currency`
@@ -25,16 +26,17 @@ from jobs.models import Transaction
 from jobs.sql import insert_new
 
 FIELDS = ["project", "external_id", "date", "amount", "currency", "account", "counterparty",
-          "description", "reference", "job", "item_index", "created_at", "currency_inferred"]
-VALUES = ("date", "amount", "currency", "account", "counterparty", "description", "reference")
+          "description", "reference", "job", "item_index", "created_at", "currency_inferred", "value_date"]
+VALUES = ("date", "amount", "currency", "account", "counterparty", "description", "reference", "value_date")
 DUPLICATES_KEPT = 50  # per batch: the sample of duplicates shown with their reasons
 
 
 class TransactionRow(tuple):
     """The eight normalised values (id, date, amount, currency, account, counterparty,
-    description, reference), with `currency_inferred` beside them."""
+    description, reference), with `currency_inferred` and `value_date` beside them."""
 
     currency_inferred = False
+    value_date = None
 
 
 def reject_unreadable(record: dict) -> None:
@@ -73,6 +75,10 @@ class TransactionHandler(Handler):
         ))
         row.currency_inferred = bool(record.get("currency_inferred")) or given is None or (
             isinstance(given, str) and not given.strip())
+        valued = record.get("value_date")
+        if valued is not None and not (isinstance(valued, str) and not valued.strip()):
+            row.value_date = parse_date(valued, day_first=options.get("day_first"),
+                                        date_format=options.get("date_format"), field="value_date")
         return row
 
     def persist(self, rows: list[tuple[int, Any]], ctx: BatchContext) -> dict:
@@ -81,7 +87,7 @@ class TransactionHandler(Handler):
         now = timezone.now()
         table_rows = [
             (ctx.project_id, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], ctx.job_id, index, now,
-             getattr(r, "currency_inferred", False))
+             getattr(r, "currency_inferred", False), getattr(r, "value_date", None))
             for index, r in rows
         ]
         inserted = insert_new(Transaction, FIELDS, table_rows, ["project", "external_id"], "item_index")
@@ -128,7 +134,7 @@ def _settle_duplicates(duplicates: list[tuple[int, Any]], ctx: BatchContext, now
     for index, r in duplicates:
         old = existing.get(r[0])
         owner = jobs.get(str(old.job_id)) if old is not None and old.job_id else None
-        new_values = (r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+        new_values = (r[1], r[2], r[3], r[4], r[5], r[6], r[7], getattr(r, "value_date", None))
         if old is not None and str(old.job_id) == str(ctx.job_id):
             kind = "duplicates_within_job"
             reason = (f"id {r[0]} appears more than once in this upload (first at item {old.item_index}); "
@@ -141,7 +147,7 @@ def _settle_duplicates(duplicates: list[tuple[int, Any]], ctx: BatchContext, now
             kind = "replaced"
             reason = f"id {r[0]} was stored" + _by(owner) + " and is replaced by this reading"
             (old.date, old.amount, old.currency, old.account, old.counterparty, old.description,
-             old.reference) = new_values
+             old.reference, old.value_date) = new_values
             old.currency_inferred = getattr(r, "currency_inferred", False)
             old.job_id, old.item_index, old.created_at = ctx.job_id, index, now
             replaced.append(old)
@@ -154,7 +160,8 @@ def _settle_duplicates(duplicates: list[tuple[int, Any]], ctx: BatchContext, now
             kept.append({"index": index, "id": r[0], "kind": kind, "reason": reason})
     if replaced:
         Transaction.objects.bulk_update(replaced, ["date", "amount", "currency", "account", "counterparty",
-                                                   "description", "reference", "currency_inferred", "job",
+                                                   "description", "reference", "currency_inferred",
+                                                   "value_date", "job",
                                                    "item_index", "created_at"], batch_size=500)
     stats = {key: value for key, value in stats.items() if value or key.startswith("duplicates_")}
     stats["duplicates"] = kept

@@ -24,6 +24,10 @@ class Transaction(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="transactions", db_index=False)
     external_id = models.CharField(max_length=128)
     date = models.DateField()
+    # The value date (Valuta, Wertstellung, an MT940 line's value date) where the source
+    # gives one: the booking date above is when the bank recorded the movement, this is when
+    # it counted for interest and balance; forensic work needs both (issue 19).
+    value_date = models.DateField(null=True, blank=True)
     amount = models.DecimalField(max_digits=20, decimal_places=4)
     currency = models.CharField(max_length=3)
     # True when the record named no currency and the job's default or the project's base

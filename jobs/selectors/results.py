@@ -164,8 +164,8 @@ EMBEDDINGS = ResultSource(
 
 TRANSACTIONS = ResultSource(
     kind="transactions", title="Transactions stored by this job",
-    columns=("item_index", "external_id", "date", "amount", "currency", "account", "counterparty", "description",
-             "reference"),
+    columns=("item_index", "external_id", "date", "value_date", "amount", "currency", "account", "counterparty",
+             "description", "reference"),
     queryset=lambda job: Transaction.objects.filter(job=job).order_by("item_index"),
     filters=(
         Filter("account", lambda qs, v: qs.filter(account=v), "Only this account."),

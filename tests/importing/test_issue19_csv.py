@@ -250,3 +250,29 @@ def test_a_file_that_escapes_its_quotes_is_read_by_csv_alone():
     assert not has_bare_quotes(lines, rows, ",")
     assert loose_fields('"a","UAB "N"",x\n', ",") == ["a", 'UAB "N"', "x"]
     assert loose_fields('"a","open\n', ",") is None  # the field goes on past the line
+
+
+@pytest.mark.django_db
+def test_the_value_date_is_stored_beside_the_booking_date_and_an_unreadable_one_fails_alone(api_users, redis):
+    from jobs.models import ProcessingJob, Transaction
+    from tests.conftest import api_client, drain
+
+    # A Sparkasse export (Freiburg): booked on 28.03., valued on 03.04.; the second row's
+    # value date is unreadable, the third has none.
+    text = ('"Auftragskonto";"Buchungstag";"Valutadatum";"Verwendungszweck";"Beguenstigter/Zahlungspflichtiger";'
+            '"Betrag";"Waehrung"\n'
+            '"12345678";"28.03.18";"03.04.18";"MIETE04/18";"ASDF Immobilien GmbH";"-1234,56";"EUR"\n'
+            '"12345678";"28.03.18";"31.02.18";"Geschenk";"Sabrina Mustermann";"123,00";"EUR"\n'
+            '"12345678";"29.03.18";"";"Abschluss";"Sparkasse";"-2,00";"EUR"\n')
+    client = api_client(api_users["alice"])
+    response = client.post("/api/v1/batch-jobs/submit", {
+        "project_id": "alice-audit", "data_type": "transaction",
+        "file": SimpleUploadedFile("umsaetze.csv", text.encode("cp1252"))}, format="multipart")
+    assert response.status_code == 201, response.content
+    drain(response.json()["job_id"])
+    job = ProcessingJob.objects.get(id=response.json()["job_id"])
+    stored = list(Transaction.objects.filter(job=job).order_by("item_index").values_list("date", "value_date"))
+    assert [(d.isoformat(), v and v.isoformat()) for d, v in stored] == [("2018-03-28", "2018-04-03"),
+                                                                         ("2018-03-29", None)]
+    assert job.items_failed == 1
+    assert job.failures.get().error_code == "invalid_value_date"

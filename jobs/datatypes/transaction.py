@@ -2,11 +2,12 @@
 
 A record has `id, date, amount, currency, account, counterparty, description` and optional
 `reference` and `value_date` (read like `date`; an unreadable one fails the record as
-`invalid_value_date`, an absent one is stored as none). Options: `default_currency`, `day_first` (for 03/04/2024-style dates),
-`date_format` (strptime pattern), `decimal_separator` ("." or ","), `replace` (true: a record
-whose id is already stored replaces the stored row). `base_currency` is set by the
-submission from the project: a record that names no currency, with no `default_currency`
-either, takes it, and is stored with `currency_inferred`.
+`invalid_value_date`, an absent one is stored as none). Options: `default_currency`,
+`day_first` (for 03/04/2024-style dates), `date_format` (strptime pattern),
+`decimal_separator` ("." or ","), `replace` (true: a record whose id is already stored
+replaces the stored row). `base_currency` is set by the submission from the project: a
+record that names no currency, with no `default_currency` either, takes it, and is stored
+with `currency_inferred`.
 
 An id already stored is never dropped silently (docs/design.md, "Two kinds of failure"): the
 batch's statistics count it and keep a sample with its reason. A row stored from the same

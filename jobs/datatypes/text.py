@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -66,16 +67,21 @@ def entity_key(normalized: str) -> str:
     return hashlib.sha1(normalized.encode("utf-8")).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _gram_slot(gram: str, dimensions: int) -> tuple[int, float]:
+    """(bucket, sign) of an n-gram. Texts share most of their n-grams (an alphabet's worth of
+    trigrams), so each is hashed once per worker rather than once per occurrence."""
+    digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "little") % dimensions, (1.0 if digest[4] & 1 else -1.0)
+
+
 def hashed_ngram_vector(text: str, dimensions: int = 256, n: int = 3) -> list[float]:
     """An offline embedding: character n-grams hashed into `dimensions` buckets, L2-normalised.
     Similar strings share n-grams, so cosine similarity tracks textual similarity."""
     cleaned = f" {' '.join(strip_accents(text).casefold().split())} "
     vector = [0.0] * dimensions
     for i in range(max(1, len(cleaned) - n + 1)):
-        gram = cleaned[i:i + n]
-        digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
-        bucket = int.from_bytes(digest[:4], "little") % dimensions
-        sign = 1.0 if digest[4] & 1 else -1.0
+        bucket, sign = _gram_slot(cleaned[i:i + n], dimensions)
         vector[bucket] += sign
     norm = math.sqrt(sum(v * v for v in vector)) or 1.0
     return [round(v / norm, 6) for v in vector]

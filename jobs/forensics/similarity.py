@@ -11,6 +11,7 @@ descriptions). Candidates are then checked exactly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import sys
@@ -92,6 +93,18 @@ def _mix(h: int, seed: int) -> int:
     return h ^ (h >> 32)
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _placements(item: str, rounds: int) -> tuple[tuple[int, int], ...]:
+    """(bin, value) of one shingle in each round. Texts share most of their shingles, so each
+    is hashed and mixed once per worker instead of once per text."""
+    h = _hash64(item)
+    placements = []
+    for round_ in range(rounds):
+        mixed = _mix(h, 0x5EED + round_ * 0x2545F4914F6CDD1D)
+        placements.append((mixed % BINS_PER_ROUND, mixed // BINS_PER_ROUND))
+    return tuple(placements)
+
+
 def minhash_signature(items: Iterable[str], size: int) -> list[int]:
     """A MinHash signature of `size` values, by one-permutation hashing with rotation
     densification (Shrivastava & Li, ICML 2014) in rounds of 32 bins: in each round every item
@@ -100,14 +113,13 @@ def minhash_signature(items: Iterable[str], size: int) -> list[int]:
     with probability equal to their Jaccard similarity, at O(rounds * len(items)) cost instead
     of classic MinHash's O(size * len(items)). Small bins keep borrowing (which correlates
     neighbouring positions) rare for short texts."""
-    hashes = [_hash64(item) for item in set(items) or {""}]
+    rounds = (size + BINS_PER_ROUND - 1) // BINS_PER_ROUND
+    placed = [_placements(item, rounds) for item in set(items) or {""}]
     signature: list[int] = []
-    for round_ in range((size + BINS_PER_ROUND - 1) // BINS_PER_ROUND):
-        seed = 0x5EED + round_ * 0x2545F4914F6CDD1D
+    for round_ in range(rounds):
         bins = [_EMPTY] * BINS_PER_ROUND
-        for h in hashes:
-            h = _mix(h, seed)
-            index, value = h % BINS_PER_ROUND, h // BINS_PER_ROUND
+        for item_rounds in placed:
+            index, value = item_rounds[round_]
             if bins[index] == _EMPTY or value < bins[index]:
                 bins[index] = value
         for i in range(BINS_PER_ROUND):

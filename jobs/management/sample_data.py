@@ -128,6 +128,8 @@ _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augu
 THRESHOLD = Decimal(10000)
 THRESHOLD_MARGIN = Decimal("0.05")
 ROUND_UNIT = Decimal(1000)
+MAX_PLANTED = 1_000  # planted red flags per rule (ledger)
+PLACE_ATTEMPTS = 10_000  # draws of an amount for one payment before the generator gives up
 DUPLICATE_WINDOW_DAYS = 7
 
 
@@ -230,7 +232,9 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
     """A ledger of about `count` payments and its truth.
 
     With `anomalies`, about `anomaly_rate` of the records per rule are planted red flags
-    (at least 5 per rule). With `invalid`, records with one bad field each (truth: the error
+    (at least 5 per rule, at most MAX_PLANTED: a round amount must not repeat for one
+    counterparty within the duplicate window, and a company's round amounts are few, so past
+    a few thousand there is no free place left for one). With `invalid`, records with one bad field each (truth: the error
     code), valid records in messy formats (truth: the normalised values) and repeated ids are
     mixed in. Truth keys: `rules` (rule -> flagged ids), `duplicate_pairs` ([earlier id, copy
     id]), `invalid` (item index -> code), `normalised` (id -> {date, amount}),
@@ -238,7 +242,7 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
     """
     rng = random.Random(seed)
     world = _World(rng)
-    planted = max(5, round(count * anomaly_rate)) if anomalies else 0
+    planted = min(MAX_PLANTED, max(5, round(count * anomaly_rate))) if anomalies else 0
     background = count - 5 * planted
     rows: list[dict] = []
     references = rng.sample(range(10**6, 10**7), count + 10)
@@ -265,12 +269,17 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
         paid.setdefault((row["counterparty"], row["currency"], row["amount"]), []).append(row["date"])
         rows.append(row)
 
-    def place(account: _Account, date: dt.date, draw, kind: str = "") -> None:
-        while True:
+    def place(account: _Account, date: dt.date, draw, kind: str = "", dates: list[dt.date] | None = None) -> None:
+        for attempt in range(PLACE_ATTEMPTS):
+            if dates and attempt and attempt % 100 == 0:
+                date = rng.choice(dates)  # that day's few round amounts are taken: another day
             row = make(account, date, draw(), kind)
             if free(row):
                 add(row)
                 return
+        # Never a silent endless loop: a generator that cannot place a row says so.
+        raise ValueError(f"no free amount for a {kind or 'background'} payment of {account.code} on {date} "
+                         f"after {PLACE_ATTEMPTS} draws; ask for fewer records or a lower anomaly rate")
 
     for _ in range(background):
         account = rng.choice(world.accounts)
@@ -302,7 +311,8 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
 
     for n in range(planted):
         account = rng.choice(big)
-        place(account, rng.choice(world.business_days), lambda a=account: round_amount(a), "round_amount")
+        place(account, rng.choice(world.business_days), lambda a=account: round_amount(a), "round_amount",
+              world.business_days)
         place(rng.choice(mid), rng.choice(world.business_days), below_threshold, "just_below_threshold")
         account = rng.choice(world.accounts)
         closed = world.holidays[n // 4 % len(world.holidays)] if n % 4 == 0 else rng.choice(world.weekend_days)

@@ -729,3 +729,20 @@ def test_matching_stages_and_conflicts():
                                    lambda _: [c1], params)
     assert results[4].outcome == "matched" and results[5].outcome == "unmatched"
     assert "statement line S4" in results[5].explanation
+
+
+@pytest.mark.heavy
+def test_a_ledger_past_the_round_amounts_a_company_has_is_generated_not_looped_forever():
+    # 160,000 rows planted 1,600 round amounts on one day each; past about 1,000 the chosen
+    # day had no free one and the generator drew amounts forever (issue 20). Now the planted
+    # flags per rule are capped and a full day gives way to another.
+    records, truth = sample.ledger(160_000, seed=20)
+    assert len(records) >= 160_000
+    assert len(truth["rules"]["round_amount"]) == sample.MAX_PLANTED
+
+
+def test_a_generator_that_cannot_place_a_row_says_so_instead_of_looping(monkeypatch):
+    monkeypatch.setattr(sample, "PLACE_ATTEMPTS", 1)
+    monkeypatch.setattr(sample, "MAX_PLANTED", 10_000)
+    with pytest.raises(ValueError, match="no free amount for a .* payment of ACC-.* after 1 draws"):
+        sample.ledger(50_000, seed=20, anomaly_rate=0.05)

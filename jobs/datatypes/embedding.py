@@ -25,6 +25,7 @@ works for a stored transaction: `?similar_to=<transaction id>` on the job's resu
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -152,14 +153,40 @@ class EmbeddingHandler(Handler):
         }
 
 
-def _candidate_pairs(job_id) -> set[tuple[int, int]]:
+def _representatives(job_id) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """(item index -> the first item index with the same vector, for texts whose vector another
+    text repeats; representative -> its copies). Vectors are compared by a 16-byte digest,
+    read in chunks: exports repeat their descriptions word for word ("Office rent March -
+    ACME"), and a text identical to another needs no cosine and no candidate pair of its own
+    (docs/design.md, "Near-duplicate texts")."""
+    first_by_digest: dict[bytes, int] = {}
+    representative: dict[int, int] = {}
+    copies: dict[int, list[int]] = {}
+    rows = (TextEmbedding.objects.filter(job_id=job_id).order_by("item_index")
+            .values_list("item_index", "vector").iterator(chunk_size=LOAD_CHUNK))
+    for index, blob in rows:
+        digest = hashlib.blake2b(bytes(blob), digest_size=16).digest()
+        first = first_by_digest.setdefault(digest, index)
+        if first != index:
+            representative[index] = first
+            copies.setdefault(first, []).append(index)
+    return representative, copies
+
+
+def _candidate_pairs(job_id, representative: dict[int, int]) -> set[tuple[int, int]]:
+    """Pairs of distinct vectors that share a MinHash bucket. A bucket is read with its members
+    replaced by their representatives, so a description repeated 10,000 times is one member;
+    a bucket of more than MAX_BUCKET distinct vectors (boilerplate) is checked against its
+    first one only, which bounds the pairs by MAX_BUCKET per bucket instead of its square."""
     shared = (EmbeddingBand.objects.filter(job_id=job_id).values("key").annotate(n=Count("id"))
               .filter(n__gt=1).values("key"))
     rows = (EmbeddingBand.objects.filter(job_id=job_id, key__in=shared).order_by("key", "item_index")
             .values_list("key", "item_index").iterator(chunk_size=5000))
     pairs: set[tuple[int, int]] = set()
     for _, group in groupby(rows, key=lambda row: row[0]):
-        members = [index for _, index in group]
+        members = sorted({representative.get(index, index) for _, index in group})
+        if len(members) < 2:
+            continue
         if len(members) > MAX_BUCKET:
             pairs.update((members[0], other) for other in members[1:])
             continue
@@ -182,11 +209,20 @@ def _vectors(job_id, indexes: set[int]) -> dict[int, tuple[int, str, Any]]:
 
 def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
     """Finds and stores the job's near-duplicate groups (lists of item indexes, first text
-    first). Replaces any earlier result, so running it again is harmless."""
+    first). Replaces any earlier result, so running it again is harmless.
+
+    Texts with the same vector are one group at once (similarity 1.0); candidate pairs come
+    from the buckets of distinct vectors only, and a pair already joined through others is
+    not compared. Holds one digest per distinct vector, the candidate pairs and their
+    vectors, not the job."""
     TextEmbedding.objects.filter(job_id=job_id).exclude(duplicate_of="").update(duplicate_of="", similarity=None)
-    pairs = _candidate_pairs(job_id)
-    vectors = _vectors(job_id, {index for pair in pairs for index in pair})
+    representative, copies = _representatives(job_id)
+    pairs = _candidate_pairs(job_id, representative)
     union = UnionFind()
+    for head, repeats in copies.items():
+        for index in repeats:
+            union.union(head, index)
+    vectors = _vectors(job_id, {index for pair in pairs for index in pair})
     for a, b in sorted(pairs):
         if union.find(a) == union.find(b):
             continue  # already grouped through other pairs: the cosine would change nothing
@@ -194,13 +230,26 @@ def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
         if va and vb and len(va[2]) == len(vb[2]) and cosine(va[2], vb[2]) >= threshold:
             union.union(a, b)
     groups = [sorted(members) for members in union.groups().values() if len(members) > 1]
-    updates = []
+    # Each member names its group's first text with its similarity to it; members sharing a
+    # vector share the similarity, so they are written by one UPDATE (chunked) per vector.
+    heads = {members[0] for members in groups}
+    vectors.update(_vectors(job_id, ({representative.get(i, i) for members in groups for i in members} | heads)
+                            - set(vectors)))
+    singles: list[TextEmbedding] = []  # a vector of its own: written in bulk by row id
     for members in groups:
-        _, head_id, head_vector = vectors[members[0]]
+        head = members[0]  # the first text of the group is the first of its vector too
+        head_id, head_vector = vectors[head][1], vectors[head][2]
+        by_vector: dict[int, list[int]] = {}
         for index in members[1:]:
-            row_id, _, vector = vectors[index]
-            updates.append(TextEmbedding(id=row_id, duplicate_of=head_id,
-                                         similarity=round(cosine(vector, head_vector), 4)))
-    TextEmbedding.objects.bulk_update(updates, ["duplicate_of", "similarity"], batch_size=500)
+            by_vector.setdefault(representative.get(index, index), []).append(index)
+        for rep, indexes in by_vector.items():
+            similarity = 1.0 if rep == head else round(cosine(vectors[rep][2], head_vector), 4)
+            if indexes == [rep]:
+                singles.append(TextEmbedding(id=vectors[rep][0], duplicate_of=head_id, similarity=similarity))
+                continue
+            for start in range(0, len(indexes), LOAD_CHUNK):
+                TextEmbedding.objects.filter(job_id=job_id, item_index__in=indexes[start:start + LOAD_CHUNK]).update(
+                    duplicate_of=head_id, similarity=similarity)
+    TextEmbedding.objects.bulk_update(singles, ["duplicate_of", "similarity"], batch_size=500)
     groups.sort(key=lambda members: members[0])
     return groups

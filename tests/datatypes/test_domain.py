@@ -27,6 +27,7 @@ from jobs.models import (
     Finding,
     ItemFailure,
     JobStatus,
+    ProcessingJob,
     Project,
     StatementMatch,
     TextEmbedding,
@@ -746,3 +747,34 @@ def test_a_generator_that_cannot_place_a_row_says_so_instead_of_looping(monkeypa
     monkeypatch.setattr(sample, "MAX_PLANTED", 10_000)
     with pytest.raises(ValueError, match="no free amount for a .* payment of ACC-.* after 1 draws"):
         sample.ledger(50_000, seed=20, anomaly_rate=0.05)
+
+
+@pytest.mark.django_db
+def test_it_groups_texts_repeated_word_for_word_without_a_pair_per_repeat(project):
+    from jobs.datatypes.base import BatchContext
+    from jobs.datatypes.embedding import EmbeddingHandler, _candidate_pairs, _representatives, near_duplicate_groups
+
+    # Ledger descriptions repeat: 400 of one text (some in other case or punctuation: the same
+    # vector), 300 of another, a near-duplicate of the first (a typo) and one of its own.
+    rent = "Monthly office rent for March 2025, building 4, ACME Holdings"
+    texts = ([rent] * 300 + [rent.upper().replace(",", "")] * 100
+             + ["Cleaning services for May 2025, building 2, Borealis Facility"] * 300
+             + [rent.replace("March", "Marhc"), "Unrelated travel costs"])
+    job = ProcessingJob.objects.create(project=project, data_type="embedding")
+    handler = EmbeddingHandler()
+    ctx = BatchContext(job_id=job.id, project_id=project.id, batch_id=0, batch_number=0, data_type="embedding",
+                       options={}, attempt=1)
+    handler.persist([(i, handler.validate({"id": f"T{i}", "text": text}, ctx)) for i, text in enumerate(texts)], ctx)
+
+    representative, copies = _representatives(job.id)
+    assert sorted(copies) == [0, 400] and len(copies[0]) == 399 and len(copies[400]) == 299
+    pairs = _candidate_pairs(job.id, representative)
+    assert len(pairs) <= 6  # among 4 distinct vectors, not 700 * 699 / 2 among the texts
+    groups = near_duplicate_groups(job.id, 0.9)
+    assert [len(members) for members in groups] == [401, 300]
+    rows = {row.item_index: row for row in TextEmbedding.objects.filter(job=job)}
+    assert {rows[i].duplicate_of for i in range(1, 400)} == {"T0"} and rows[0].duplicate_of == ""
+    assert {rows[i].similarity for i in range(1, 400)} == {1.0}
+    assert rows[700].duplicate_of == "T0" and 0.9 <= rows[700].similarity < 1.0  # the typo
+    assert {rows[i].duplicate_of for i in range(401, 700)} == {"T400"} and rows[701].duplicate_of == ""
+    assert near_duplicate_groups(job.id, 0.9) == groups  # running it again changes nothing

@@ -234,11 +234,12 @@ def ledger(count: int, seed: int = 1, *, anomalies: bool = True, invalid: bool =
     With `anomalies`, about `anomaly_rate` of the records per rule are planted red flags
     (at least 5 per rule, at most MAX_PLANTED: a round amount must not repeat for one
     counterparty within the duplicate window, and a company's round amounts are few, so past
-    a few thousand there is no free place left for one). With `invalid`, records with one bad field each (truth: the error
-    code), valid records in messy formats (truth: the normalised values) and repeated ids are
-    mixed in. Truth keys: `rules` (rule -> flagged ids), `duplicate_pairs` ([earlier id, copy
-    id]), `invalid` (item index -> code), `normalised` (id -> {date, amount}),
-    `repeated_ids` (item indexes of rows whose id appeared before).
+    a few thousand there is no free place left for one). With `invalid`, records with one
+    bad field each (truth: the error code), valid records in messy formats (truth: the
+    normalised values) and repeated ids are mixed in. Truth keys: `rules` (rule -> flagged
+    ids), `duplicate_pairs` ([earlier id, copy id]), `invalid` (item index -> code),
+    `normalised` (id -> {date, amount}), `repeated_ids` (item indexes of rows whose id
+    appeared before).
     """
     rng = random.Random(seed)
     world = _World(rng)

@@ -15,6 +15,7 @@ Statements:
 - `add_to_job_counters`: a job's counters move by deltas, in the transaction that explains them;
 - `pick_window`: count, pick and mark the next pending batches of a job in one statement;
 - `insert_new`: bulk insert of result rows, skipping keys already taken, saying which were new;
+- `insert_missing`: bulk insert of rows a rerun may write again, in binary COPY, conflicts skipped;
 - `copy_payloads`: a submission's batch payloads written in binary COPY;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
@@ -271,7 +272,7 @@ def _column(model: type[models.Model], name: str) -> str:
 # types stated costs about a third of the CPU of text COPY with a type guessed per value
 # (docs/performance.md, "Profiles"); a table with any other column type is copied as text.
 _BINARY_COPY_TYPES = frozenset({"varchar", "text", "integer", "bigint", "smallint", "numeric", "date",
-                                "timestamp with time zone", "uuid", "boolean", "double precision"})
+                                "timestamp with time zone", "uuid", "boolean", "double precision", "bytea"})
 
 
 def _binary_copy_types(model: type[models.Model], field_names: Sequence[str]) -> list[str] | None:
@@ -287,30 +288,10 @@ def _binary_copy_types(model: type[models.Model], field_names: Sequence[str]) ->
 def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) -> set[Any]:
     """Serves "stored once per key": COPY into a staging table, then one
     `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING` says which rows were new."""
-    table = _q(model._meta.db_table)
-    columns = [_column(model, name) for name in field_names]
-    column_list = ", ".join(_q(c) for c in columns)
     conflict = ", ".join(_q(_column(model, name)) for name in unique_fields)
     marker = _q(_column(model, marker_field))
-    stage = _q(f"zenith_stage_{model._meta.db_table}_{len(columns)}")
     with connection.cursor() as cursor:
-        # One staging table per session instead of one per batch (creating and dropping it
-        # cost a noticeable share of a batch commit). IF NOT EXISTS keeps this correct
-        # behind pgbouncer's transaction pooling, where the next transaction may run on a
-        # server connection that has not created it yet. It is emptied with TRUNCATE, not
-        # DELETE: temporary tables are never vacuumed, so deleted rows piled up and every
-        # batch scanned all earlier ones.
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT PRESERVE ROWS AS "
-            f"SELECT {column_list} FROM {table} WITH NO DATA"
-        )
-        types = _binary_copy_types(model, field_names)
-        binary = " (FORMAT BINARY)" if types else ""
-        with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN{binary}") as copy:
-            if types:
-                copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+        table, column_list, stage = _staged(cursor, model, field_names, rows)
         cursor.execute(
             f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ORDER BY {marker} "
             f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {marker}"
@@ -318,6 +299,54 @@ def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) 
         inserted = {row[0] for row in cursor.fetchall()}
         cursor.execute(f"TRUNCATE {stage}")
     return inserted
+
+
+def _staged(cursor, model: type[models.Model], field_names: Sequence[str], rows: Sequence[tuple]
+            ) -> tuple[str, str, str]:
+    """(table, column list, staging table) after `rows` were copied into the session's
+    staging table for `model` and these columns, in binary when every column's type allows."""
+    table = _q(model._meta.db_table)
+    column_list = ", ".join(_q(_column(model, name)) for name in field_names)
+    stage = _q(f"zenith_stage_{model._meta.db_table}_{len(field_names)}")
+    # One staging table per session instead of one per batch (creating and dropping it
+    # cost a noticeable share of a batch commit). IF NOT EXISTS keeps this correct
+    # behind pgbouncer's transaction pooling, where the next transaction may run on a
+    # server connection that has not created it yet. It is emptied with TRUNCATE, not
+    # DELETE: temporary tables are never vacuumed, so deleted rows piled up and every
+    # batch scanned all earlier ones.
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT PRESERVE ROWS AS "
+        f"SELECT {column_list} FROM {table} WITH NO DATA"
+    )
+    types = _binary_copy_types(model, field_names)
+    binary = " (FORMAT BINARY)" if types else ""
+    with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN{binary}") as copy:
+        if types:
+            copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+    return table, column_list, stage
+
+
+def insert_missing(model: type[models.Model], field_names: Sequence[str], rows: Sequence[tuple],
+                   unique_fields: Sequence[str]) -> None:
+    """Inserts `rows` (tuples in `field_names` order), skipping any whose `unique_fields` are
+    taken: a batch that runs again writes the same rows and changes nothing. On PostgreSQL
+    through the session's staging table in binary COPY (docs/performance.md, "Embeddings of
+    a ledger's descriptions"); elsewhere `bulk_create`. Must run inside a transaction."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**{_attname(model, name): value for name, value in zip(field_names, row,
+                                                                                                 strict=True)})
+                                   for row in rows], batch_size=2000, ignore_conflicts=True)
+        return
+    conflict = ", ".join(_q(_column(model, name)) for name in unique_fields)
+    with connection.cursor() as cursor:
+        table, column_list, stage = _staged(cursor, model, field_names, rows)
+        cursor.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
+                       f"ON CONFLICT ({conflict}) DO NOTHING")
+        cursor.execute(f"TRUNCATE {stage}")
 
 
 def _insert_new_generic(model, field_names, rows, unique_fields, marker_field) -> set[Any]:

@@ -40,6 +40,7 @@ from jobs.datatypes.fields import require_text
 from jobs.datatypes.text import hashed_ngram_vector, strip_accents
 from jobs.forensics.similarity import UnionFind, cosine, minhash_bands, pack_vector, shingles, unpack_vector
 from jobs.models import EmbeddingBand, TextEmbedding
+from jobs.sql import insert_missing
 
 logger = logging.getLogger(__name__)
 
@@ -122,13 +123,15 @@ class EmbeddingHandler(Handler):
                 "bands": minhash_bands(shingles(clean_text(text)))}
 
     def persist(self, rows, ctx: BatchContext) -> dict:
-        TextEmbedding.objects.bulk_create(
-            [TextEmbedding(job_id=ctx.job_id, item_index=index, external_id=r["id"], text=r["text"],
-                           method=r["method"], dimensions=len(r["vector"]), vector=pack_vector(r["vector"]))
-             for index, r in rows], batch_size=500, ignore_conflicts=True)
-        EmbeddingBand.objects.bulk_create(
-            [EmbeddingBand(job_id=ctx.job_id, key=key, item_index=index)
-             for index, r in rows for key in set(r["bands"])], batch_size=2000, ignore_conflicts=True)
+        # A rerun of the batch writes the same rows again: conflicts are skipped.
+        insert_missing(TextEmbedding, ("job", "item_index", "external_id", "text", "method", "dimensions", "vector",
+                                       "duplicate_of"),
+                       [(ctx.job_id, index, r["id"], r["text"], r["method"], len(r["vector"]), pack_vector(r["vector"]),
+                         "") for index, r in rows],
+                       ("job", "item_index"))
+        insert_missing(EmbeddingBand, ("job", "key", "item_index"),
+                       [(ctx.job_id, key, index) for index, r in rows for key in set(r["bands"])],
+                       ("job", "key", "item_index"))
         methods: dict[str, int] = {}
         for _, r in rows:
             methods[r["method"]] = methods.get(r["method"], 0) + 1

@@ -17,6 +17,7 @@ Statements:
 - `insert_new`: bulk insert of result rows, skipping keys already taken, saying which were new;
 - `insert_missing`: bulk insert of rows a rerun may write again, in binary COPY, conflicts skipped;
 - `copy_payloads`: a submission's batch payloads written in binary COPY;
+- `set_entity_groups`: every name of an entity job takes its group's key and size, in one UPDATE;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
@@ -32,7 +33,7 @@ from typing import Any
 from django.db import connection, models
 from django.db.models import Field, Model
 
-from jobs.models import Batch, BatchPayload, BatchStatus, ProcessingJob
+from jobs.models import Batch, BatchPayload, BatchStatus, EntityName, ProcessingJob
 
 
 def _q(name: str) -> str:
@@ -346,6 +347,36 @@ def insert_missing(model: type[models.Model], field_names: Sequence[str], rows: 
         table, column_list, stage = _staged(cursor, model, field_names, rows)
         cursor.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
                        f"ON CONFLICT ({conflict}) DO NOTHING")
+        cursor.execute(f"TRUNCATE {stage}")
+
+
+def set_entity_groups(job_id: uuid.UUID, assignments: Sequence[tuple[str, str, int]]) -> None:
+    """Each (normalised name, group key, group size) given is written to every `EntityName`
+    of the job with that name; other names are left as they are. On PostgreSQL the assignments
+    are copied into the session's staging table and joined in one UPDATE (a CASE per name,
+    the portable form, compares every row with every name of its chunk); elsewhere by chunks
+    of CASE expressions. Must run inside a transaction."""
+    if not assignments:
+        return
+    if connection.vendor != "postgresql":
+        from django.db.models import Case, CharField, IntegerField, Value, When
+
+        names = EntityName.objects.filter(job_id=job_id)
+        for start in range(0, len(assignments), 500):
+            chunk = assignments[start:start + 500]
+            names.filter(normalized_name__in=[name for name, _, _ in chunk]).update(
+                group_key=Case(*[When(normalized_name=name, then=Value(key)) for name, key, _ in chunk],
+                               output_field=CharField()),
+                group_size=Case(*[When(normalized_name=name, then=Value(size)) for name, _, size in chunk],
+                                output_field=IntegerField()))
+        return
+    table = _q(EntityName._meta.db_table)
+    with connection.cursor() as cursor:
+        _, _, stage = _staged(cursor, EntityName, ("normalized_name", "group_key", "group_size"), assignments)
+        cursor.execute(
+            f"UPDATE {table} AS e SET {_q('group_key')} = g.{_q('group_key')}, "
+            f"{_q('group_size')} = g.{_q('group_size')} FROM {stage} AS g "
+            f"WHERE e.{_q('job_id')} = %s AND e.{_q('normalized_name')} = g.{_q('normalized_name')}", [job_id])
         cursor.execute(f"TRUNCATE {stage}")
 
 

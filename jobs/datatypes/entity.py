@@ -21,18 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Case, CharField, Count, F, IntegerField, Value, When
+from django.db.models import Count, F
 
 from jobs.datatypes.base import BatchContext, Handler, RecordRejected
 from jobs.datatypes.fields import optional_text, require_text
 from jobs.datatypes.text import entity_key, normalize_name
 from jobs.forensics.entities import DEFAULT_THRESHOLD, group_names
 from jobs.models import EntityName
-from jobs.sql import insert_new
+from jobs.sql import insert_new, set_entity_groups
 
 FIELDS = ["job", "item_index", "external_id", "name", "normalized_name", "entity_key", "group_key", "group_size",
           "entity_type", "country"]
-UPDATE_CHUNK = 500
 
 
 def threshold_for(options: dict | None) -> float:
@@ -84,16 +83,8 @@ class EntityHandler(Handler):
         grouping = group_names(counts, threshold)
         # A second finalization (after a retry) starts from ungrouped rows.
         names.exclude(group_size=1).update(group_key=F("entity_key"), group_size=1)
-        assignments = [(member, entity_key(head), len(members))
-                       for head, members in grouping.groups.items() for member in members]
-        for start in range(0, len(assignments), UPDATE_CHUNK):
-            chunk = assignments[start:start + UPDATE_CHUNK]
-            names.filter(normalized_name__in=[name for name, _, _ in chunk]).update(
-                group_key=Case(*[When(normalized_name=name, then=Value(key)) for name, key, _ in chunk],
-                               output_field=CharField()),
-                group_size=Case(*[When(normalized_name=name, then=Value(size)) for name, _, size in chunk],
-                                output_field=IntegerField()),
-            )
+        set_entity_groups(job.id, [(member, entity_key(head), len(members))
+                                   for head, members in grouping.groups.items() for member in members])
         largest = sorted(grouping.groups.items(), key=lambda item: (-len(item[1]), item[0]))[:10]
         return {
             "names": sum(counts.values()),

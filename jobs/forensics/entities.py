@@ -128,6 +128,8 @@ def group_names(counts: Mapping[str, int], threshold: float = DEFAULT_THRESHOLD)
             continue
         for i, a in enumerate(members):
             for b in members[i + 1:]:
+                if union.find(by_form[a]) == union.find(by_form[b]):
+                    continue  # joined already through other names: scoring them changes nothing
                 pair = (a, b) if a < b else (b, a)
                 if pair in checked:
                     continue

@@ -778,3 +778,27 @@ def test_it_groups_texts_repeated_word_for_word_without_a_pair_per_repeat(projec
     assert rows[700].duplicate_of == "T0" and 0.9 <= rows[700].similarity < 1.0  # the typo
     assert {rows[i].duplicate_of for i in range(401, 700)} == {"T400"} and rows[701].duplicate_of == ""
     assert near_duplicate_groups(job.id, 0.9) == groups  # running it again changes nothing
+
+
+@pytest.mark.django_db
+def test_it_writes_every_names_group_and_a_second_finalization_gives_the_same(project):
+    from jobs.datatypes.base import BatchContext
+    from jobs.datatypes.entity import EntityHandler
+
+    names = ["Northwind Traders", "NORTHWIND TRADERS LTD", "Nortwind Traders", "Northwind Traders",
+             "Contoso Pharmaceuticals", "Contoso Pharmaceutical", "Fabrikam"]
+    job = ProcessingJob.objects.create(project=project, data_type="entity")
+    handler = EntityHandler()
+    ctx = BatchContext(job_id=job.id, project_id=project.id, batch_id=0, batch_number=0, data_type="entity",
+                       options={}, attempt=1)
+    handler.persist([(i, handler.validate({"name": name}, ctx)) for i, name in enumerate(names)], ctx)
+    results = []
+    for _ in range(2):
+        summary = handler.summarize(job, [])
+        rows = list(EntityName.objects.filter(job=job).order_by("item_index").values_list("group_key", "group_size"))
+        results.append((summary["near_duplicate_groups"], rows))
+    assert results[0] == results[1]
+    groups, rows = results[0]
+    assert groups == 2
+    assert len({key for key, _ in rows[:4]}) == 1 and rows[0][1] == 2  # 2 distinct normalised names
+    assert rows[4][0] == rows[5][0] != rows[0][0] and rows[6] == (entity_key(normalize_name("Fabrikam")), 1)

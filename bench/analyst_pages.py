@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
+from bench.benchdb import recreate_database  # noqa: E402
 
 os.environ["DATABASE_URL"] = os.environ.get("BENCH_PAGES_DATABASE_URL",
                                             "postgres://postgres@127.0.0.1:5432/zenith_bench_pages")
@@ -51,24 +52,6 @@ os.environ.setdefault("ZENITH_LOG_LEVEL", "WARNING")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenith.settings")
 
 PROJECT = "bench-pages"
-
-
-def recreate_database() -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    connection.close()
-    db = settings.DATABASES["default"]
-    if not db["NAME"].startswith("zenith_bench"):
-        raise SystemExit(f"refusing to recreate database {db['NAME']!r}: its name must start with zenith_bench")
-    admin = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                            dbname="postgres", autocommit=True)
-    admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-    admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    admin.close()
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def _job(project, data_type: str, total: int, **fields):

@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.benchdb import recreate_database  # noqa: E402
+
 os.environ["DATABASE_URL"] = os.environ.get("BENCH_CANDIDATES_DATABASE_URL",
                                             "postgres://postgres@127.0.0.1:5432/zenith_bench_candidates")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -38,23 +40,11 @@ PROJECT = "bench-candidates"
 
 
 def build(rows: int) -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
 
     from jobs.models import Project
 
-    db = settings.DATABASES["default"]
-    if not db["NAME"].startswith("zenith_bench"):
-        raise SystemExit(f"refusing to recreate database {db['NAME']!r}: its name must start with zenith_bench")
-    connection.close()
-    admin = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                            dbname="postgres", autocommit=True)
-    admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-    admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    admin.close()
-    call_command("migrate", interactive=False, verbosity=0)
+    recreate_database()
     Project.objects.create(id=PROJECT, name="Bench candidates")
     with connection.cursor() as cursor:
         cursor.execute(

@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 FILES = OUT / "types"
 sys.path.insert(0, str(ROOT))
+from bench.benchdb import recreate_database  # noqa: E402
+
 os.environ["DATABASE_URL"] = os.environ.get("BENCH_TYPES_DATABASE_URL",
                                             "postgres://postgres@127.0.0.1:5432/zenith_bench_types")
 os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -51,24 +53,6 @@ PROJECT = "bench-types"
 STEPS = ("ingest", "analysis", "reconciliation", "entity", "embedding")
 
 
-def recreate_database() -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    db = settings.DATABASES["default"]
-    if not db["NAME"].startswith("zenith_bench"):
-        raise SystemExit(f"refusing to recreate database {db['NAME']!r}: its name must start with zenith_bench")
-    connection.close()
-    admin = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                            dbname="postgres", autocommit=True)
-    admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-    admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    admin.close()
-    call_command("migrate", interactive=False, verbosity=0)
-
-
 def files(ledger_rows: int, lines: int, names: int) -> dict[str, Path]:
     from jobs.management import sample_data
 
@@ -77,7 +61,10 @@ def files(ledger_rows: int, lines: int, names: int) -> dict[str, Path]:
              "names": FILES / f"names-{names}.csv"}
     if not (paths["ledger"].exists() and paths["statement"].exists()):
         started = time.perf_counter()
-        records, statement, _ = sample_data.transaction_sample(ledger_rows, seed=20)
+        # The sample adds its planted copies and bad rows to the count asked for (about 0.5 %):
+        # ask for fewer and keep at most `ledger_rows`, so that 1,000,000 fits one job.
+        records, statement, _ = sample_data.transaction_sample(int(ledger_rows / 1.006), seed=20)
+        records = records[:ledger_rows]
         sample_data.write(paths["ledger"], records, fields=sample_data.FIELDS_BY_ROLE["transactions"])
         sample_data.write(paths["statement"], statement[:lines], fields=sample_data.FIELDS_BY_ROLE["statement"])
         print(f"  ledger and statement written in {time.perf_counter() - started:.0f} s", flush=True)

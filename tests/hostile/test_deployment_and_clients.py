@@ -85,7 +85,7 @@ def test_results_csv_escapes_uploaded_formulas_and_keeps_numbers(api_users, redi
 
     rows = _csv(client.get(f"/api/v1/batch-jobs/{job_id}/results", {"format": "csv"}))
     header = rows[0]
-    assert header[:4] == ["item_index", "external_id", "date", "amount"]
+    assert header[:5] == ["item_index", "external_id", "date", "value_date", "amount"]
     _assert_spreadsheet_safe(rows, numeric={"item_index", "amount"})
     stored = {t.item_index: t for t in Transaction.objects.filter(job_id=job_id)}
     assert len(rows) - 1 == len(stored) == len(items)

@@ -57,23 +57,9 @@ def setup_django() -> None:
 
 def ensure_database() -> None:
     """A fresh benchmark database each run, so every run starts from the same empty tables."""
-    import psycopg
-    from django.conf import settings
-    from django.db import connection
+    from bench.benchdb import recreate_database
 
-    connection.close()
-    db = settings.DATABASES["default"]
-    if not db["NAME"].startswith("zenith_bench"):
-        raise SystemExit(f"refusing to recreate database {db['NAME']!r}: the bench database name must start "
-                         "with zenith_bench")
-    admin = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                            dbname="postgres", autocommit=True)
-    admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-    admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    admin.close()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    recreate_database()
 
 
 def reset_tables() -> None:

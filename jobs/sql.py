@@ -18,6 +18,7 @@ Statements:
 - `insert_missing`: bulk insert of rows a rerun may write again, in binary COPY, conflicts skipped;
 - `copy_payloads`: a submission's batch payloads written in binary COPY;
 - `set_entity_groups`: every name of an entity job takes its group's key and size, in one UPDATE;
+- `mark_near_duplicates`: an embedding job's texts take their group's first text, in one UPDATE;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
@@ -26,14 +27,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
 from django.db.models import Field, Model
 
-from jobs.models import Batch, BatchPayload, BatchStatus, EntityName, ProcessingJob
+from jobs.models import Batch, BatchPayload, BatchStatus, EntityName, ProcessingJob, TextEmbedding
 
 
 def _q(name: str) -> str:
@@ -378,6 +380,48 @@ def set_entity_groups(job_id: uuid.UUID, assignments: Sequence[tuple[str, str, i
             f"{_q('group_size')} = g.{_q('group_size')} FROM {stage} AS g "
             f"WHERE e.{_q('job_id')} = %s AND e.{_q('normalized_name')} = g.{_q('normalized_name')}", [job_id])
         cursor.execute(f"TRUNCATE {stage}")
+
+
+def mark_near_duplicates(job_id: uuid.UUID, marks: Sequence[tuple[int, str, float]]) -> None:
+    """Each (item index, external id of its group's first text, similarity to it) given is
+    written to the job's `TextEmbedding` of that index. On PostgreSQL the marks are copied into
+    the session's staging table and joined in one UPDATE; elsewhere one UPDATE per (first
+    text, similarity). Must run inside a transaction."""
+    if not marks:
+        return
+    if connection.vendor != "postgresql":
+        by_value: dict[tuple[str, float], list[int]] = {}
+        for index, head, similarity in marks:
+            by_value.setdefault((head, similarity), []).append(index)
+        texts = TextEmbedding.objects.filter(job_id=job_id)
+        for (head, similarity), indexes in by_value.items():
+            for start in range(0, len(indexes), 500):
+                texts.filter(item_index__in=indexes[start:start + 500]).update(duplicate_of=head,
+                                                                               similarity=similarity)
+        return
+    table = _q(TextEmbedding._meta.db_table)
+    with connection.cursor() as cursor:
+        _, _, stage = _staged(cursor, TextEmbedding, ("item_index", "duplicate_of", "similarity"), marks)
+        cursor.execute(
+            f"UPDATE {table} AS t SET {_q('duplicate_of')} = m.{_q('duplicate_of')}, "
+            f"{_q('similarity')} = m.{_q('similarity')} FROM {stage} AS m "
+            f"WHERE t.{_q('job_id')} = %s AND t.{_q('item_index')} = m.{_q('item_index')}", [job_id])
+        cursor.execute(f"TRUNCATE {stage}")
+
+
+def vector_digests(job_id: uuid.UUID) -> Iterator[tuple[int, bytes]]:
+    """(item index, a digest of its vector) for every text of an embedding job, in item
+    order, read in chunks. On PostgreSQL the digest (MD5) is computed by the server, so the
+    vectors themselves (a kilobyte each) never leave it; elsewhere they are read and hashed."""
+    texts = TextEmbedding.objects.filter(job_id=job_id).order_by("item_index")
+    if connection.vendor == "postgresql":
+        from django.db.models.functions import MD5
+
+        yield from texts.annotate(digest=MD5("vector")).values_list("item_index", "digest").iterator(
+            chunk_size=10_000)
+        return
+    for index, blob in texts.values_list("item_index", "vector").iterator(chunk_size=1000):
+        yield index, hashlib.md5(bytes(blob)).hexdigest()
 
 
 def _insert_new_generic(model, field_names, rows, unique_fields, marker_field) -> set[Any]:

@@ -25,7 +25,6 @@ works for a stored transaction: `?similar_to=<transaction id>` on the job's resu
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -40,7 +39,7 @@ from jobs.datatypes.fields import require_text
 from jobs.datatypes.text import hashed_ngram_vector, strip_accents
 from jobs.forensics.similarity import UnionFind, cosine, minhash_bands, pack_vector, shingles, unpack_vector
 from jobs.models import EmbeddingBand, TextEmbedding
-from jobs.sql import insert_missing
+from jobs.sql import insert_missing, mark_near_duplicates, vector_digests
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ HASHED_METHOD = f"hashed-char-3gram-{DIMENSIONS}"
 DEFAULT_THRESHOLD = 0.9
 MAX_BUCKET = 200  # larger buckets (boilerplate texts) are checked against one representative
 LOAD_CHUNK = 1000
+MARK_CHUNK = 50_000  # near-duplicate marks written per UPDATE
 
 
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -158,17 +158,14 @@ class EmbeddingHandler(Handler):
 
 def _representatives(job_id) -> tuple[dict[int, int], dict[int, list[int]]]:
     """(item index -> the first item index with the same vector, for texts whose vector another
-    text repeats; representative -> its copies). Vectors are compared by a 16-byte digest,
-    read in chunks: exports repeat their descriptions word for word ("Office rent March -
-    ACME"), and a text identical to another needs no cosine and no candidate pair of its own
-    (docs/design.md, "Near-duplicate texts")."""
-    first_by_digest: dict[bytes, int] = {}
+    text repeats; representative -> its copies). Vectors are compared by a digest, computed
+    by the database where it can (jobs.sql.vector_digests): exports repeat their descriptions
+    word for word ("Office rent March - ACME"), and a text identical to another needs no
+    cosine and no candidate pair of its own (docs/design.md, "Near-duplicate texts")."""
+    first_by_digest: dict[str, int] = {}
     representative: dict[int, int] = {}
     copies: dict[int, list[int]] = {}
-    rows = (TextEmbedding.objects.filter(job_id=job_id).order_by("item_index")
-            .values_list("item_index", "vector").iterator(chunk_size=LOAD_CHUNK))
-    for index, blob in rows:
-        digest = hashlib.blake2b(bytes(blob), digest_size=16).digest()
+    for index, digest in vector_digests(job_id):
         first = first_by_digest.setdefault(digest, index)
         if first != index:
             representative[index] = first
@@ -233,12 +230,12 @@ def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
         if va and vb and len(va[2]) == len(vb[2]) and cosine(va[2], vb[2]) >= threshold:
             union.union(a, b)
     groups = [sorted(members) for members in union.groups().values() if len(members) > 1]
-    # Each member names its group's first text with its similarity to it; members sharing a
-    # vector share the similarity, so they are written by one UPDATE (chunked) per vector.
+    # Each member names its group's first text with its similarity to it (members sharing a
+    # vector share it), written in chunks of joined UPDATEs.
     heads = {members[0] for members in groups}
     vectors.update(_vectors(job_id, ({representative.get(i, i) for members in groups for i in members} | heads)
                             - set(vectors)))
-    singles: list[TextEmbedding] = []  # a vector of its own: written in bulk by row id
+    marks: list[tuple[int, str, float]] = []
     for members in groups:
         head = members[0]  # the first text of the group is the first of its vector too
         head_id, head_vector = vectors[head][1], vectors[head][2]
@@ -247,12 +244,10 @@ def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
             by_vector.setdefault(representative.get(index, index), []).append(index)
         for rep, indexes in by_vector.items():
             similarity = 1.0 if rep == head else round(cosine(vectors[rep][2], head_vector), 4)
-            if indexes == [rep]:
-                singles.append(TextEmbedding(id=vectors[rep][0], duplicate_of=head_id, similarity=similarity))
-                continue
-            for start in range(0, len(indexes), LOAD_CHUNK):
-                TextEmbedding.objects.filter(job_id=job_id, item_index__in=indexes[start:start + LOAD_CHUNK]).update(
-                    duplicate_of=head_id, similarity=similarity)
-    TextEmbedding.objects.bulk_update(singles, ["duplicate_of", "similarity"], batch_size=500)
+            marks.extend((index, head_id, similarity) for index in indexes)
+        if len(marks) >= MARK_CHUNK:
+            mark_near_duplicates(job_id, marks)
+            marks = []
+    mark_near_duplicates(job_id, marks)
     groups.sort(key=lambda members: members[0])
     return groups

@@ -17,8 +17,8 @@ Statements:
 - `insert_new`: bulk insert of result rows, skipping keys already taken, saying which were new;
 - `insert_missing`: bulk insert of rows a rerun may write again, in binary COPY, conflicts skipped;
 - `copy_payloads`: a submission's batch payloads written in binary COPY;
-- `set_entity_groups`: every name of an entity job takes its group's key and size, in one UPDATE;
-- `mark_near_duplicates`: an embedding job's texts take their group's first text, in one UPDATE;
+- `set_entity_groups`, `mark_near_duplicates`: a job's rows take values given per key (a name's
+  group, a text's first near-duplicate), joined to the staging table in one UPDATE;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
@@ -354,62 +354,46 @@ def insert_missing(model: type[models.Model], field_names: Sequence[str], rows: 
 
 def set_entity_groups(job_id: uuid.UUID, assignments: Sequence[tuple[str, str, int]]) -> None:
     """Each (normalised name, group key, group size) given is written to every `EntityName`
-    of the job with that name; other names are left as they are. On PostgreSQL the assignments
-    are copied into the session's staging table and joined in one UPDATE (a CASE per name,
-    the portable form, compares every row with every name of its chunk); elsewhere by chunks
-    of CASE expressions. Must run inside a transaction."""
-    if not assignments:
-        return
-    if connection.vendor != "postgresql":
-        from django.db.models import Case, CharField, IntegerField, Value, When
-
-        names = EntityName.objects.filter(job_id=job_id)
-        for start in range(0, len(assignments), 500):
-            chunk = assignments[start:start + 500]
-            names.filter(normalized_name__in=[name for name, _, _ in chunk]).update(
-                group_key=Case(*[When(normalized_name=name, then=Value(key)) for name, key, _ in chunk],
-                               output_field=CharField()),
-                group_size=Case(*[When(normalized_name=name, then=Value(size)) for name, _, size in chunk],
-                                output_field=IntegerField()))
-        return
-    table = _q(EntityName._meta.db_table)
-    with connection.cursor() as cursor:
-        _, _, stage = _staged(cursor, EntityName, ("normalized_name", "group_key", "group_size"), assignments)
-        cursor.execute(
-            f"UPDATE {table} AS e SET {_q('group_key')} = g.{_q('group_key')}, "
-            f"{_q('group_size')} = g.{_q('group_size')} FROM {stage} AS g "
-            f"WHERE e.{_q('job_id')} = %s AND e.{_q('normalized_name')} = g.{_q('normalized_name')}", [job_id])
-        cursor.execute(f"TRUNCATE {stage}")
+    of the job with that name; other names are left as they are."""
+    _update_job_rows(EntityName, job_id, "normalized_name", ("group_key", "group_size"), assignments)
 
 
 def mark_near_duplicates(job_id: uuid.UUID, marks: Sequence[tuple[int, str, float]]) -> None:
     """Each (item index, external id of its group's first text, similarity to it) given is
-    written to the job's `TextEmbedding` of that index. On PostgreSQL the marks are copied into
-    the session's staging table and joined in one UPDATE; elsewhere one UPDATE per (first
-    text, similarity). Must run inside a transaction."""
-    if not marks:
+    written to the job's `TextEmbedding` of that index."""
+    _update_job_rows(TextEmbedding, job_id, "item_index", ("duplicate_of", "similarity"), marks)
+
+
+def _update_job_rows(model: type[models.Model], job_id: uuid.UUID, key_field: str, value_fields: Sequence[str],
+                     rows: Sequence[tuple]) -> None:
+    """Sets `value_fields` on the job's rows of `model` whose `key_field` equals each row's
+    first value (rows are (key, *values)). On PostgreSQL the rows are copied into the
+    session's staging table and joined in one UPDATE (a CASE per key, the portable form,
+    compared every row with every key of its chunk); elsewhere one UPDATE per distinct set of
+    values, in chunks of keys. Must run inside a transaction."""
+    if not rows:
         return
     if connection.vendor != "postgresql":
-        by_value: dict[tuple[str, float], list[int]] = {}
-        for index, head, similarity in marks:
-            by_value.setdefault((head, similarity), []).append(index)
-        texts = TextEmbedding.objects.filter(job_id=job_id)
-        for (head, similarity), indexes in by_value.items():
-            for start in range(0, len(indexes), 500):
-                texts.filter(item_index__in=indexes[start:start + 500]).update(duplicate_of=head,
-                                                                               similarity=similarity)
+        by_values: dict[tuple, list[Any]] = {}
+        for key, *values in rows:
+            by_values.setdefault(tuple(values), []).append(key)
+        of_job = model.objects.filter(job_id=job_id)
+        for values, keys in by_values.items():
+            for start in range(0, len(keys), 500):
+                of_job.filter(**{f"{key_field}__in": keys[start:start + 500]}).update(
+                    **dict(zip(value_fields, values, strict=True)))
         return
-    table = _q(TextEmbedding._meta.db_table)
+    table = _q(model._meta.db_table)
+    assignments = ", ".join(f"{_q(_column(model, name))} = s.{_q(_column(model, name))}" for name in value_fields)
+    key = _q(_column(model, key_field))
     with connection.cursor() as cursor:
-        _, _, stage = _staged(cursor, TextEmbedding, ("item_index", "duplicate_of", "similarity"), marks)
-        cursor.execute(
-            f"UPDATE {table} AS t SET {_q('duplicate_of')} = m.{_q('duplicate_of')}, "
-            f"{_q('similarity')} = m.{_q('similarity')} FROM {stage} AS m "
-            f"WHERE t.{_q('job_id')} = %s AND t.{_q('item_index')} = m.{_q('item_index')}", [job_id])
+        _, _, stage = _staged(cursor, model, (key_field, *value_fields), rows)
+        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {stage} AS s "
+                       f"WHERE t.{_q('job_id')} = %s AND t.{key} = s.{key}", [job_id])
         cursor.execute(f"TRUNCATE {stage}")
 
 
-def vector_digests(job_id: uuid.UUID) -> Iterator[tuple[int, bytes]]:
+def vector_digests(job_id: uuid.UUID) -> Iterator[tuple[int, str]]:
     """(item index, a digest of its vector) for every text of an embedding job, in item
     order, read in chunks. On PostgreSQL the digest (MD5) is computed by the server, so the
     vectors themselves (a kilobyte each) never leave it; elsewhere they are read and hashed."""

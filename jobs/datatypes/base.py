@@ -7,6 +7,9 @@ handler only says what one record means:
   `RecordRejected` (the data's fault: recorded as an item failure, never retried). Any other
   exception is the system's fault: the item is retried with backoff and counts towards the
   circuit breaker.
+- `quick_validator(ctx)` may return a function that gives `validate`'s row for a record in
+  the common shape, and None for any other, which `validate` then reads. It never rejects:
+  every reason a user sees comes from `validate`.
 - `persist(rows, ctx)` writes the valid rows of one batch inside the batch's transaction and
   returns statistics that are stored on the batch (`Batch.stats`).
 - `summarize(job, stats)` runs once in the finalizer over all batches' statistics and returns
@@ -60,6 +63,9 @@ class Handler:
 
     def validate(self, record: dict, ctx: BatchContext) -> Any:
         return record
+
+    def quick_validator(self, ctx: BatchContext) -> Callable[[dict], Any | None] | None:
+        return None
 
     def persist(self, rows: list[tuple[int, Any]], ctx: BatchContext) -> dict:
         return {}

@@ -6,13 +6,16 @@ list at upload only to encode it again as JSON for the workers was most of that 
 serial time (CSV reader 20 %, JSON 15 %, the row loop 17 % of a profile). Here the upload
 cuts the file into runs of whole lines and checks each run, at C speed, for anything the full
 parse would refuse, skip or read differently:
-- a quote (a record may span lines), a NUL byte, a carriage return not ending a line;
+- a line with an odd number of quotes (its record may span lines), a NUL byte, a carriage
+  return not ending a line;
 - a line whose field count is not the header's (a short row, a total line, a blank line);
 - a blank line or a row of blank fields (the full parse skips them);
 - bytes that are not in the file's encoding.
 A run that passes is stored as its lines (payload codec `csv+zlib`, transcoded to UTF-8); the
-worker splits each line at the delimiter (all the csv module does with a line that passed)
-and writes its rows with the import's `RowForm`, so its records are exactly those the full
+worker splits each line at the delimiter (all the csv module does with a line that passed),
+or reads the run with the csv module when it holds quotes (then each line is one record: the
+upload read the run with the csv module too, to count its fields), and writes its rows with
+the import's `RowForm`, so its records are exactly those the full
 parse gives (tests/importing/test_reading.py holds the files that show it). From the first run that
 does not pass, the rest of the file is read by the full parse (`sources.table_rows`), with
 its error messages and the file's own line numbers. Either way the upload is still all-or-nothing: a malformed
@@ -22,6 +25,7 @@ line 800,000 refuses the whole submission.
 from __future__ import annotations
 
 import bisect
+import csv
 import dataclasses
 import functools
 import io
@@ -77,7 +81,7 @@ def chunks(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, meta: b
     offset = 0
     for _ in range(header_row):
         line = stream.readline()
-        if b'"' in line or b"\r" in line.rstrip(b"\r\n") or not line.endswith(b"\n"):
+        if line.count(b'"') & 1 or b"\r" in line.rstrip(b"\r\n") or not line.endswith(b"\n"):
             yield from _parsed(reopen, form, size, offset=0, lines_before=0, skip=header_row,
                                encoding=encoding, delimiter=delimiter, budget=budget)
             return
@@ -136,10 +140,16 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
     text_delimiter = delimiter.decode("ascii")
 
     def check(lines: list[bytes]) -> bytes | None:
-        if any(n != fields_less_one for n in map(bytes.count, lines, itertools.repeat(delimiter))):
-            return None
         run = b"\n".join(lines)
-        if b'"' in run or b"\x00" in run:
+        quoted = b'"' in run
+        if quoted:
+            # Exports quote every text field: such a run is read with the csv module below, once
+            # each line is known to hold whole records (an even number of quotes).
+            if any(n & 1 for n in map(bytes.count, lines, itertools.repeat(b'"'))):
+                return None
+        elif any(n != fields_less_one for n in map(bytes.count, lines, itertools.repeat(delimiter))):
+            return None
+        if b"\x00" in run:
             return None
         # A "\r" ends a line only before "\n" (or at the end): lines keep it, the csv module
         # reads "a,b\r" as "a,b". Anywhere else the full parse would end a record there.
@@ -152,6 +162,12 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
                 run = run.decode(encoding).encode("utf-8")
         except UnicodeDecodeError:
             return None
+        if quoted:
+            rows = list(csv.reader(run.decode("utf-8").split("\n"), delimiter=text_delimiter))
+            if (len(rows) != len(lines) or any(n != width for n in map(len, rows))
+                    or not all(map(str.strip, map("".join, rows)))):
+                return None  # a record of another width, or a blank one: the full parse's rules
+            return run
         for match in blank_led.finditer(b"\n" + run):
             start = match.start()  # in `run`: the "\n" prepended shifts by one
             end = run.find(b"\n", start)
@@ -193,9 +209,13 @@ def decode(data: bytes) -> list[dict]:
     keys = form.keys
     if "\r" in body:
         body = body.replace("\r\n", "\n").removesuffix("\r")
-    # The checks left no quote, and no "\r" but at a line's end: splitting each line at the
-    # delimiter is the csv module's reading of it, at a third of the cost.
-    rows = map(str.split, body.split("\n"), itertools.repeat(meta["d"]))
+    # The checks left no "\r" but at a line's end, and quotes only in runs whose every line is
+    # one record: without quotes, splitting each line at the delimiter is the csv module's
+    # reading of it, at a third of the cost.
+    if '"' in body:
+        rows = csv.reader(body.split("\n"), delimiter=meta["d"])
+    else:
+        rows = map(str.split, body.split("\n"), itertools.repeat(meta["d"]))
     return [dict(zip(keys, row, strict=True)) if row.__class__ is list else row for row in form.rows(rows)]
 
 

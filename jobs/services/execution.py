@@ -342,6 +342,7 @@ def _validate_items(run: BatchRun, items: list[Any], indexes: Sequence[int], ctx
     rows: list[tuple[int, Any]] = []
     failures: list[ItemFailure] = []
     errors = 0
+    quick = handler.quick_validator(ctx)
     for n, index in enumerate(indexes):
         if n % CHECK_EVERY_ITEMS == 0:
             checkpoint()
@@ -349,7 +350,8 @@ def _validate_items(run: BatchRun, items: list[Any], indexes: Sequence[int], ctx
         try:
             if not isinstance(record, dict):
                 raise RecordRejected("not_an_object", "the record is not a JSON object")
-            rows.append((index, handler.validate(record, ctx)))
+            row = quick(record) if quick is not None else None
+            rows.append((index, row if row is not None else handler.validate(record, ctx)))
         except RecordRejected as rejected:
             failures.append(ItemFailure(
                 job_id=job.id, batch_id=batch.id, item_index=index, item_key=handler.item_key(record),

@@ -233,6 +233,8 @@ def _fast_path_cases() -> dict[str, bytes]:
     head = b"id,date,amount,currency,description\n"
     lines = [b"t%d,2024-03-%02d,%d.50,EUR,Paper %d\n" % (i, i % 28 + 1, i, i) for i in range(40)]
     plain = b"".join(lines)
+    quoted_head = b'"id","date","amount","currency","description"\n'
+    quoted = [b'"q%d","2024-03-%02d","%d.50","EUR","Paper, %d"\n' % (i, i % 28 + 1, i, i) for i in range(40)]
 
     def around(inserted: bytes, after: int) -> bytes:
         return head + b"".join(lines[:after]) + inserted + b"".join(lines[after:])
@@ -255,6 +257,15 @@ def _fast_path_cases() -> dict[str, bytes]:
         "gzip with a byte-order mark": gzip.compress(b"\xef\xbb\xbf" + head + plain),
         "currency from the amounts' sign": b"id,date,amount\n" + b"".join(
             b"e%d,2024-03-01,\xe2\x82\xac%d.00\n" % (i, i) for i in range(20)),
+        "every field quoted, as exports write them": quoted_head + b"".join(quoted) + (
+            b'"q99","2024-03-01","1,000.00","EUR","Smith, ""Jr"" & Co"\n'),
+        "quoted: a row of quoted blanks": quoted_head + b"".join(quoted[:9]) + b'"","",""," ",""\n'
+                                          + b"".join(quoted[9:]),
+        "quoted: a row of another width": quoted_head + b"".join(quoted[:9])
+                                          + b'"q70","2024-03-01","1.00","EUR","first part","second"\n'
+                                          + b"".join(quoted[9:]),
+        "quoted: a field spanning lines": quoted_head + b"".join(quoted[:9])
+                                          + b'"q71","2024-03-01","1.00","EUR","two\nlines"\n' + b"".join(quoted[9:]),
     }
 
 
@@ -292,7 +303,7 @@ def test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse(case):
         assert records == expected, (case, size)
         if case in ("plain", "crlf, cp1252, no final newline", "semicolons, day-first dates, decimal commas",
                     "gzip with a byte-order mark", "currency from the amounts' sign",
-                    "missing ids, fields led by a space"):
+                    "missing ids, fields led by a space", "every field quoted, as exports write them"):
             assert kinds == {"lines"}, (case, size)
         elif size == 3:
             assert kinds == {"lines", "rows"}, (case, size)  # fast until the line that needs the full parse

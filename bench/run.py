@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from bench.lean import PgCpu  # noqa: E402  (psycopg only: the yardsticks' own backend CPU sampler)
+
 BENCH_ENV = {
     "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zenith_bench"),
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
@@ -214,6 +216,24 @@ class Sampler(threading.Thread):
             "redis_peak_mb": round(self.redis_peak / mb, 1),
             "redis_growth_mb": round((self.redis_peak - self.redis_base) / mb, 1),
         }
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and every descendant, those that already exited included (a
+    retired worker's seconds are in its parent's children times once it was waited for)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -459,6 +479,9 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
         wait_port(port)
         wait_workers(workers)
         cpu_at_submit = settle()
+        cpu_before = {"web": tree_cpu_seconds(web.pid), "workers": tree_cpu_seconds(pool.pid)}
+        pg_cpu = PgCpu(os.environ["DATABASE_URL"])
+        pg_cpu.start()
         sampler = Sampler({"web": web.pid, "workers": pool.pid}, redis)
         sampler.start()
         started = time.perf_counter()
@@ -484,6 +507,8 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
                 break
             time.sleep(0.1)
         seconds = time.perf_counter() - started
+        cpu = {role: tree_cpu_seconds(proc.pid) - cpu_before[role] for role, proc in (("web", web), ("workers", pool))}
+        cpu.update(pg_cpu.stop())
         sampler.stop.set()
         sampler.join()
         last_batch = Batch.objects.filter(job=job).aggregate(last=Max("finished_at"))["last"]
@@ -499,6 +524,8 @@ def zenith(path: Path, workers: int, *, via: str = "http", extra_env: dict | Non
             "status": job.status,
             "processed": job.items_processed, "failed": job.items_failed, "rows_in_postgres": rows,
             "accounting_identity": identity and rows == job.items_processed, **sampler.report(),
+            "cpu_s": {key: round(value, 2) for key, value in cpu.items()},
+            "cpu_s_per_1m": round((cpu["web"] + cpu["workers"] + cpu["pg_backend_cpu_s"]) * 1e6 / job.total_items, 1),
         }
         if load:
             result["status_load"] = load
@@ -655,10 +682,18 @@ def main() -> None:
                              "backends get the other CPUs (taskset; the postmaster's affinity is restored after).")
     parser.add_argument("--write-docs", action="store_true",
                         help="Write the figures into docs/performance.md and docs/performance-results.json.")
+    parser.add_argument("--once", type=Path, metavar="FILE",
+                        help="One end-to-end run of FILE over HTTP (--workers: its first count; --batch-size), "
+                             "printed as one line of JSON: what bench/yardsticks.py runs beside its yardsticks.")
+    parser.add_argument("--batch-size", type=int, help="With --once: the batch size asked for in the upload.")
     args = parser.parse_args()
 
     setup_django()
     ensure_database()
+    if args.once:
+        result = zenith(args.once, int(args.workers.split(",")[0]), batch_size=args.batch_size)
+        print(json.dumps(result, default=str))
+        return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     worker_counts = [int(w) for w in args.workers.split(",") if w]
     large_counts = [int(w) for w in args.large_workers.split(",") if w]

@@ -223,9 +223,14 @@ def _pick_window_statement(vendor: str) -> str:
                not_before = %(not_before)s,
                rq_job_id = CASE WHEN %(keep)s::text IS NOT NULL AND b.number = (SELECT min(number) FROM picked)
                                 THEN %(keep)s::text ELSE replace(gen_random_uuid()::text, '-', '') END
-        FROM picked WHERE b.id = picked.id AND b.status = %(pending)s
+        WHERE b.id = ANY(ARRAY(SELECT id FROM picked)) AND b.status = %(pending)s
         RETURNING b.id, b.number, b.rq_job_id
     """
+# How the pick stays cheap on a job of thousands of batches (tests/services/test_window_query_plan.py):
+# the pending batches are read in number order from a partial index (batch_job_pending), and
+# the picked ids are matched by primary key (= ANY of an array): joined as a table, the
+# planner guessed hundreds of picked rows and hashed every pending batch of every job. A
+# large submission runs ANALYZE on the batch table, so the estimates know the new batches.
 
 
 def pick_window(job_id: uuid.UUID, cap: int, not_before: dt.datetime | None, keep_for: str | None
@@ -316,7 +321,8 @@ def _staged(cursor, model: type[models.Model], field_names: Sequence[str], rows:
     # behind pgbouncer's transaction pooling, where the next transaction may run on a
     # server connection that has not created it yet. It is emptied with TRUNCATE, not
     # DELETE: temporary tables are never vacuumed, so deleted rows piled up and every
-    # batch scanned all earlier ones.
+    # batch scanned all earlier ones. (ON COMMIT DELETE ROWS was measured too: the
+    # truncation moves into COMMIT at the same cost, about 0.6 ms.)
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT PRESERVE ROWS AS "
         f"SELECT {column_list} FROM {table} WITH NO DATA"

@@ -190,7 +190,8 @@ class RerunScope(models.TextChoices):
 
 
 class Batch(models.Model):
-    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="batches")
+    # No index of its own: batch_job_number and batch_job_status lead with the job.
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="batches", db_index=False)
     number = models.PositiveIntegerField()  # 1-based, as in the original design
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.PENDING)
     start_index = models.PositiveIntegerField()  # index of the first item in the job's input
@@ -221,6 +222,9 @@ class Batch(models.Model):
         indexes = [
             models.Index(fields=["job", "status"], name="batch_job_status"),
             models.Index(fields=["status", "heartbeat_at"], name="batch_status_heartbeat"),
+            # The window's pick (jobs.sql.pick_window) takes a job's first pending batches by
+            # number: without this it read and sorted every pending batch at each commit.
+            models.Index(fields=["job", "number"], condition=models.Q(status="pending"), name="batch_job_pending"),
         ]
         verbose_name_plural = "batches"
 

@@ -34,6 +34,7 @@ from zenith.infra.redis import get_redis
 logger = logging.getLogger(__name__)
 
 FLUSH_EVERY_BATCHES = 20
+ANALYZE_FROM_BATCHES = 64  # a submission of this many batches refreshes the batch table's statistics
 MAX_BATCH_SIZE = 10_000
 MAX_OPTIONS_BYTES = 64 * 1024
 
@@ -196,6 +197,11 @@ def submit_job(
             "concurrent_batches": optimizer.cap_concurrency(config.concurrent_batches, total, config.size),
         }
         job.save(update_fields=["total_items", "total_batches", "input_checksum", "batch_config"])
+        if number >= ANALYZE_FROM_BATCHES:
+            # A bulk load of batches: without statistics that know them, the window's pick at
+            # every commit read all of the job's pending batches (tests/services/test_window_query_plan.py).
+            # ANALYZE counts this transaction's own rows.
+            sql.analyze([Batch])
         dispatch.fill_window(job, pace=False)
         audit.record_submission(job, submitted_by)
 

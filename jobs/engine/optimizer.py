@@ -1,15 +1,17 @@
 """The batch optimizer (docs/design.md, "Load"): batch size, per-job concurrency and pacing from load.
 
-Rules: CPU < 50 % -> 1.5x the data type's batch size, 4 concurrent batches, 100 ms between
-batches; CPU > 80 % -> 1x, 2 concurrent, 500 ms; otherwise 1x, 3, 200 ms. Less than 2 GB of free
-memory halves the size and allows one batch fewer. Concurrency is capped by the number of
-batches. It never samples CPU itself: it reads the cached sample from zenith.infra.resources.
+Rules: batches are 1.5x the data type's batch size whatever the CPU; CPU < 50 % -> 4
+concurrent batches, 100 ms between batches; CPU > 80 % -> 2 concurrent, 500 ms; otherwise 3,
+200 ms. Less than 2 GB of free memory halves the size and allows one batch fewer. Concurrency
+is capped by the number of batches. It never samples CPU itself: it reads the cached sample
+from zenith.infra.resources.
 
-Changed from the original design (docs/design.md, "Load"): a busy CPU shrinks concurrency,
-not the batch size. The original halved batches above 80 % CPU, which multiplies every
-per-batch cost (claim, commit, messages) exactly when the machine has least to spare; fewer
-batches at once relieve the CPU, smaller ones do not. Memory is different: a batch's memory
-is proportional to its size, so low memory still halves it.
+Changed from the original design (docs/design.md, "Load"): CPU load shrinks concurrency, never
+the batch size. The original halved batches above 80 % CPU (and kept them at 1x between 50 and
+80 %), which multiplies every per-batch cost (claim, commit, messages) exactly when the
+machine has least to spare; fewer batches at once relieve the CPU, smaller ones do not.
+Memory is different: a batch's memory is proportional to its size, so low memory still
+halves it.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ def calculate_batch_config(
     base_size: int, total_items: int | None = None, resources: SystemResources | None = None
 ) -> BatchConfig:
     resources = resources or current_resources()
+    size = int(base_size * 1.5)
     if resources.cpu_percent < CPU_THRESHOLD_LOW:
-        size, concurrent, delay = int(base_size * 1.5), 4, 100
+        concurrent, delay = 4, 100
     elif resources.cpu_percent > CPU_THRESHOLD_HIGH:
-        size, concurrent, delay = base_size, 2, 500
+        concurrent, delay = 2, 500
     else:
-        size, concurrent, delay = base_size, 3, 200
+        concurrent, delay = 3, 200
     if resources.memory_available_gb < MEMORY_THRESHOLD_GB:
         size = int(size * 0.5)
         concurrent = max(1, concurrent - 1)

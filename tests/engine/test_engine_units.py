@@ -20,11 +20,11 @@ def resources(cpu: float, memory_gb: float = 8.0) -> SystemResources:
 
 
 @pytest.mark.parametrize("cpu,memory,expected", [
-    (10.0, 8.0, (750, 4, 100)),  # < 50 % CPU -> x1.5, 4 concurrent, 100 ms
-    (65.0, 8.0, (500, 3, 200)),  # otherwise x1, 3, 200 ms
-    (90.0, 8.0, (500, 2, 500)),  # > 80 % -> x1 (fewer at once, not smaller), 2, 500 ms
+    (10.0, 8.0, (750, 4, 100)),  # x1.5 whatever the CPU; < 50 % CPU -> 4 concurrent, 100 ms
+    (65.0, 8.0, (750, 3, 200)),  # otherwise 3, 200 ms
+    (90.0, 8.0, (750, 2, 500)),  # > 80 % -> fewer at once, not smaller: 2, 500 ms
     (10.0, 1.5, (375, 3, 100)),  # < 2 GB free: halve the size, one fewer
-    (90.0, 1.0, (250, 1, 500)),
+    (90.0, 1.0, (375, 1, 500)),
 ])
 def test_optimizer_shrinks_concurrency_not_batches_under_cpu_load(settings, cpu, memory, expected):
     settings.ZENITH_BATCH_DELAY_FACTOR = 1.0

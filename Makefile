@@ -51,8 +51,26 @@ test-sqlite:
 test-faults: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m faults -s $(PYTEST_ARGS)
 
-bench: install
+# Zenith beside its outside yardsticks (issue 20's table: bench/README.md): 1M records with
+# every CSV field quoted, then as JSON lines; the lean loop, the Celery peer and Zenith over
+# HTTP, Zenith again with batches 4x smaller; medians of 3 interleaved runs; then the same on
+# a busy machine. Long (about an hour): run it alone.
+BENCH_YARDSTICKS = $(PY) bench/yardsticks.py --zenith --skip-lean1
+bench: install $(VENV)/.bench-installed
+	$(BENCH_YARDSTICKS) --format csv-quoted --small-batches --repeat 3 --out bench/out/ys-quoted.json $(BENCH_ARGS)
+	$(BENCH_YARDSTICKS) --format jsonl --repeat 3 --out bench/out/ys-jsonl.json $(BENCH_ARGS)
+	$(BENCH_YARDSTICKS) --format csv-quoted --busy --repeat 3 --out bench/out/ys-quoted-busy.json $(BENCH_ARGS)
+	$(BENCH_YARDSTICKS) --format jsonl --busy --repeat 3 --out bench/out/ys-jsonl-busy.json $(BENCH_ARGS)
+
+# The engine's own harness (bench/run.py): sizes and worker counts, the status endpoint under
+# load, the throttle's cost, profiles; --write-docs rewrites docs/performance.md's tables.
+.PHONY: bench-engine bench-scale-out
+bench-engine: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# One large job on 1, 2, 4 and 8 worker processes (issue 20, goal 4).
+bench-scale-out: install
+	$(PY) bench/scale_out.py $(BENCH_ARGS)
 
 # Outside yardsticks (bench/yardsticks.py, bench/README.md): the lean no-queue loop in 1 and 2
 # processes and the original design on Celery, on one file. Celery is pinned in

@@ -99,11 +99,17 @@ def write_performance_doc(results: dict, path: Path) -> None:
     lines = [
         "# Performance",
         "",
-        "Measured with `make bench` (`bench/run.py`); every figure in the tables below comes from",
-        "[`performance-results.json`](performance-results.json), that run's output (`--write-docs`",
-        "writes both). Re-run it after changing the batch path.",
+        "The first section is `make bench` (`bench/yardsticks.py`): Zenith against yardsticks written",
+        "outside it. The engine's own tables after it are `make bench-engine` (`bench/run.py`); their",
+        "figures come from [`performance-results.json`](performance-results.json), that run's output",
+        "(`--write-docs` writes both). Re-run both after changing the batch path.",
         "",
-        "## Machine",
+    ]
+    first = Path(__file__).with_name("notes-first.md")
+    if first.exists():
+        lines += [first.read_text().rstrip(), ""]
+    lines += [
+        "## Machine (the engine's tables)",
         "",
         f"{m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB RAM; PostgreSQL {m['postgresql']} and Redis "
         f"{m['redis']} on the same machine; Python {m['python']}, Django {m['django']}; {m['date']}.",

@@ -96,8 +96,8 @@ def main() -> None:
     base = statistics.median(r["items_per_second"] for r in runs[counts[0]])
     rows = []
     print(f"\n{args.items:,} records, {path.name}, one job\n"
-          "| worker processes | items/s | vs 1 worker | window asked by the optimizer | batches running at once (max / steady median) |"
-          " CPU-s per 1M |\n|---:|---:|---:|---:|---|---:|")
+          "| worker processes | items/s | vs 1 worker | window asked by the optimizer "
+          "| batches running at once (max / steady median) | CPU-s per 1M |\n|---:|---:|---:|---:|---|---:|")
     for n, rs in runs.items():
         ips = statistics.median(r["items_per_second"] for r in rs)
         row = {"workers": n, "items_per_second": round(ips), "vs_first": round(ips / base, 2),

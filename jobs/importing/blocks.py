@@ -77,6 +77,7 @@ def chunks(reopen: Callable[[], IO[bytes]], form: RowForm, size: int, *, meta: b
     lists of canonical rows from the full parse. No line longer than the budget's is read
     (LineGuard: the encodings here are ASCII-compatible), so neither is a field."""
     width = len(form.header)
+    sources.set_field_limit(budget)  # quoted runs are read with the csv module too
     stream = io.BufferedReader(LineGuard(reopen(), budget), READ_BYTES)
     offset = 0
     for _ in range(header_row):
@@ -163,7 +164,10 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
         except UnicodeDecodeError:
             return None
         if quoted:
-            rows = list(csv.reader(run.decode("utf-8").split("\n"), delimiter=text_delimiter))
+            try:
+                rows = list(csv.reader(run.decode("utf-8").split("\n"), delimiter=text_delimiter))
+            except csv.Error:
+                return None  # the full parse says what is wrong, with its line numbers
             if (len(rows) != len(lines) or any(n != width for n in map(len, rows))
                     or not all(map(str.strip, map("".join, rows)))):
                 return None  # a record of another width, or a blank one: the full parse's rules
@@ -213,6 +217,10 @@ def decode(data: bytes) -> list[dict]:
     # one record: without quotes, splitting each line at the delimiter is the csv module's
     # reading of it, at a third of the cost.
     if '"' in body:
+        # The upload's budget bounded every line; no field is longer than the run itself,
+        # whatever limit this process's csv module was left with.
+        if csv.field_size_limit() < len(body):
+            csv.field_size_limit(len(body))
         rows = csv.reader(body.split("\n"), delimiter=meta["d"])
     else:
         rows = map(str.split, body.split("\n"), itertools.repeat(meta["d"]))

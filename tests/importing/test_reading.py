@@ -264,22 +264,28 @@ def _fast_path_cases() -> dict[str, bytes]:
         "quoted: a row of another width": quoted_head + b"".join(quoted[:9])
                                           + b'"q70","2024-03-01","1.00","EUR","first part","second"\n'
                                           + b"".join(quoted[9:]),
+        "quoted: a field longer than the csv module's default limit": quoted_head + b"".join(quoted[:9])
+                                          + b'"q72","2024-03-01","1.00","EUR","' + b"x" * 140_000 + b'"\n'
+                                          + b"".join(quoted[9:]),
         "quoted: a field spanning lines": quoted_head + b"".join(quoted[:9])
                                           + b'"q71","2024-03-01","1.00","EUR","two\nlines"\n' + b"".join(quoted[9:]),
     }
 
 
 @pytest.mark.parametrize("case", list(_fast_path_cases()))
-def test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse(case):
+def test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse(case, settings):
     """Canonical CSV runs stored as their lines (jobs.importing.blocks) decode, on the worker,
     to the records the row-by-row import gives, at any batch size, including where the file
     turns to lines the fast path hands back to the full parse."""
+    import csv
     import io
 
     from jobs.engine import payloads
     from jobs.importing import open_import
     from jobs.importing.blocks import CsvRun
 
+    settings.ZENITH_MAX_LINE_BYTES = 256 * 1024  # an operator's longer lines: past csv's default field limit
+    csv.field_size_limit(128 * 1024)  # what a fresh process has
     content = _fast_path_cases()[case]
     name = "export.csv.gz" if case.startswith("gzip") else "export.csv"
     expected = list(open_import(io.BytesIO(content), name=name).dicts())
@@ -297,13 +303,16 @@ def test_the_fast_csv_path_gives_exactly_the_records_of_the_full_parse(case):
             else:
                 kinds.add("rows")
                 codec, data = payloads.pack(payloads.serialize(chunk), imported.keys)
+            uploads_limit = csv.field_size_limit(128 * 1024)  # the worker is another process
             decoded = payloads.decode_items(codec, data)
+            csv.field_size_limit(uploads_limit)
             assert len(decoded) == count, (case, size)  # the batch's item_count is what the worker reads
             records.extend(decoded)
         assert records == expected, (case, size)
         if case in ("plain", "crlf, cp1252, no final newline", "semicolons, day-first dates, decimal commas",
                     "gzip with a byte-order mark", "currency from the amounts' sign",
-                    "missing ids, fields led by a space", "every field quoted, as exports write them"):
+                    "missing ids, fields led by a space", "every field quoted, as exports write them",
+                    "quoted: a field longer than the csv module's default limit"):
             assert kinds == {"lines"}, (case, size)
         elif size == 3:
             assert kinds == {"lines", "rows"}, (case, size)  # fast until the line that needs the full parse

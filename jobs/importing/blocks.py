@@ -157,15 +157,14 @@ def _checker(delimiter: bytes, width: int, encoding: str) -> Callable[[list[byte
         if b"\r" in run and run.count(b"\r") != run.count(b"\r\n") + run.endswith(b"\r"):
             return None
         try:
-            if utf8:
-                run.decode("utf-8")
-            else:
-                run = run.decode(encoding).encode("utf-8")
+            text = run.decode(encoding if not utf8 else "utf-8")
         except UnicodeDecodeError:
             return None
+        if not utf8:
+            run = text.encode("utf-8")
         if quoted:
             try:
-                rows = list(csv.reader(run.decode("utf-8").split("\n"), delimiter=text_delimiter))
+                rows = list(csv.reader(text.split("\n"), delimiter=text_delimiter))
             except csv.Error:
                 return None  # the full parse says what is wrong, with its line numbers
             if (len(rows) != len(lines) or any(n != width for n in map(len, rows))

@@ -267,7 +267,54 @@ def wait_for_job(job_id, timeout: float = 90.0, reconcile: bool = True):
         job = ProcessingJob.objects.get(id=job_id)
         return job if job.completed_at else None
 
-    return wait_until(finalized, timeout=timeout, reconcile=reconcile, message=f"job {job_id} to finalize")
+    try:
+        return wait_until(finalized, timeout=timeout, reconcile=reconcile, message=f"job {job_id} to finalize")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{describe_unfinished_job(job_id)}") from None
+
+
+def describe_unfinished_job(job_id) -> str:
+    """What a job that did not finalize was waiting for: its counters, every batch not yet
+    ended with its RQ message's state, the queues, and the tail of the scheduler's log, so an
+    intermittent failure in CI explains itself."""
+    from django.db.models import Count
+    from rq.job import Job as RQJob
+
+    from jobs.models import TERMINAL_BATCH_STATUSES, Batch, ProcessingJob
+    from zenith.infra.redis import get_redis
+
+    lines = []
+    try:
+        job = ProcessingJob.objects.get(id=job_id)
+        lines.append(f"job: status={job.status} batches done/failed/cancelled/total={job.batches_completed}/"
+                     f"{job.batches_failed}/{job.batches_cancelled}/{job.total_batches} "
+                     f"error_message={job.error_message!r}")
+        counts = dict(Batch.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("id")))
+        lines.append(f"batches by status: {counts}")
+        open_batches = list(Batch.objects.filter(job_id=job_id).exclude(status__in=TERMINAL_BATCH_STATUSES)
+                            .order_by("number")[:20])
+        redis = get_redis()
+        try:
+            messages = RQJob.fetch_many([b.rq_job_id or "-" for b in open_batches], connection=redis)
+        except Exception as exc:  # Redis may be down on purpose
+            messages = [f"(redis: {exc})"] * len(open_batches)
+        for batch, message in zip(open_batches, messages, strict=True):
+            state = message.get_status(refresh=False) if isinstance(message, RQJob) else message
+            lines.append(f"  batch {batch.number}: {batch.status} attempts={batch.attempts} rq={batch.rq_job_id} "
+                         f"rq_state={state} queued={batch.queued_at} heartbeat={batch.heartbeat_at} "
+                         f"next_attempt={batch.next_attempt_at} worker={batch.worker_name}")
+        try:
+            queues = {key.decode(): redis.llen(key) for key in redis.scan_iter("rq:queue:*")}
+            lines.append(f"rq queues: {queues}")
+        except Exception as exc:
+            lines.append(f"rq queues: ({exc})")
+    except Exception as exc:
+        lines.append(f"(could not describe job: {type(exc).__name__}: {exc})")
+    logs = sorted(OUTPUT_DIR.glob("scheduler-*.log"), key=lambda path: path.stat().st_mtime)
+    if logs:
+        lines.append(f"--- tail of {logs[-1].name}")
+        lines.extend(logs[-1].read_text(errors="replace").splitlines()[-25:])
+    return "\n".join(lines)
 
 
 def assert_accounting(job) -> None:

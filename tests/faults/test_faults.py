@@ -216,14 +216,18 @@ def test_postgres_backend_of_workers_terminated_mid_batch(fault_redis, project, 
 # 30 % of items raising stays under the breaker's 50 % threshold on first runs (it passes it only
 # once retries of the failed items pile up), so the scenario sets the threshold to 25 % to open
 # the breaker from the first batches; the 50 % rule itself is tested in test_units.
+# The cooldown leaves room for the "nothing runs while open" check on a slow machine: with 3 s,
+# a CI run reached the end of the cooldown during the check and saw the half-open probe batch.
+BREAKER_COOLDOWN = 6
 BREAKER_ENV = {"ZENITH_BREAKER_ERROR_RATE": "0.25", "ZENITH_BREAKER_MIN_VOLUME": "50",
-               "ZENITH_BREAKER_COOLDOWN_SECONDS": "3"}
+               "ZENITH_BREAKER_COOLDOWN_SECONDS": str(BREAKER_COOLDOWN)}
 
 
 def test_breaker_opens_on_30_percent_errors_and_recovers_when_the_fault_is_removed(
         fault_redis, project, start_workers, start_scheduler, settings):
     settings.ZENITH_BREAKER_ERROR_RATE = 0.25
     settings.ZENITH_BREAKER_MIN_VOLUME = 50
+    settings.ZENITH_BREAKER_COOLDOWN_SECONDS = BREAKER_COOLDOWN
     start_workers(2, env=worker_env(**BREAKER_ENV))
     start_scheduler()
     started = time.monotonic()
@@ -240,9 +244,16 @@ def test_breaker_opens_on_30_percent_errors_and_recovers_when_the_fault_is_remov
     with pytest.raises(AdmissionRefused, match="circuit breaker is open"):
         submit_job(project=project, data_type="probe", records=records(10))
     assert Alert.objects.filter(key="breaker:probe", resolved_at__isnull=True).exists()
+    # A batch that had started before the breaker opened may still finish; none starts after.
+    wait_until(lambda: not Batch.objects.filter(job=job, status="running").exists(), timeout=30,
+               message="in-flight batches done")
     paused_at = ProcessingJob.objects.get(id=job.id).items_processed
-    time.sleep(2)
+    reopens_at = breaker.status(fault_redis, "probe")["reopens_at"]
+    quiet = min(2.0, reopens_at - time.time() - 0.5)
+    assert quiet > 0.5, f"the cooldown ended before the check could run ({reopens_at - time.time():.1f} s left)"
+    time.sleep(quiet)
     assert ProcessingJob.objects.get(id=job.id).items_processed == paused_at  # nothing runs while open
+    assert breaker.status(fault_redis, "probe")["state"] == "open"
 
     fault_redis.delete(FAULT_KEY.format(name="flaky"))
     job = wait_for_job(job.id, timeout=120, reconcile=False)

@@ -293,29 +293,49 @@ def _binary_copy_types(model: type[models.Model], field_names: Sequence[str]) ->
     return types
 
 
-def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) -> set[Any]:
-    """Serves "stored once per key": COPY into a staging table, then one
-    `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING` says which rows were new."""
+@functools.cache
+def _insert_new_sql(vendor: str, model: type[models.Model], field_names: tuple[str, ...],
+                    unique_fields: tuple[str, ...], marker_field: str) -> str:
+    stage = _stage_plan(vendor, model, field_names)
     conflict = ", ".join(_q(_column(model, name)) for name in unique_fields)
     marker = _q(_column(model, marker_field))
+    return (f"INSERT INTO {stage.table} ({stage.column_list}) SELECT {stage.column_list} FROM {stage.stage} "
+            f"ORDER BY {marker} ON CONFLICT ({conflict}) DO NOTHING RETURNING {marker}")
+
+
+def _insert_new_postgres(model, field_names, rows, unique_fields, marker_field) -> set[Any]:
+    """Serves "stored once per key": COPY into a staging table, then one
+    `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING` says which rows were new.
+    (Rows sent as one array per column to `unnest` instead were measured: psycopg's array
+    dumping cost the workers more CPU than the COPY and TRUNCATE it saved PostgreSQL.)"""
+    statement = _insert_new_sql(connection.vendor, model, tuple(field_names), tuple(unique_fields), marker_field)
     with connection.cursor() as cursor:
-        table, column_list, stage = _staged(cursor, model, field_names, rows)
-        cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ORDER BY {marker} "
-            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {marker}"
-        )
+        stage = _staged(cursor, model, field_names, rows)
+        cursor.execute(statement)
         inserted = {row[0] for row in cursor.fetchall()}
-        cursor.execute(f"TRUNCATE {stage}")
+        cursor.execute(stage.truncate_sql)
     return inserted
 
 
-def _staged(cursor, model: type[models.Model], field_names: Sequence[str], rows: Sequence[tuple]
-            ) -> tuple[str, str, str]:
-    """(table, column list, staging table) after `rows` were copied into the session's
-    staging table for `model` and these columns, in binary when every column's type allows."""
+@dataclasses.dataclass(frozen=True)
+class _StagePlan:
+    table: str
+    column_list: str
+    stage: str
+    create_sql: str
+    copy_sql: str
+    truncate_sql: str
+    types: list[str] | None
+
+
+@functools.cache
+def _stage_plan(vendor: str, model: type[models.Model], field_names: tuple[str, ...]) -> _StagePlan:
+    # Quoting names and reading column types per batch cost more than some statements did.
     table = _q(model._meta.db_table)
     column_list = ", ".join(_q(_column(model, name)) for name in field_names)
     stage = _q(f"zenith_stage_{model._meta.db_table}_{len(field_names)}")
+    types = _binary_copy_types(model, field_names)
+    binary = " (FORMAT BINARY)" if types else ""
     # One staging table per session instead of one per batch (creating and dropping it
     # cost a noticeable share of a batch commit). IF NOT EXISTS keeps this correct
     # behind pgbouncer's transaction pooling, where the next transaction may run on a
@@ -323,18 +343,27 @@ def _staged(cursor, model: type[models.Model], field_names: Sequence[str], rows:
     # DELETE: temporary tables are never vacuumed, so deleted rows piled up and every
     # batch scanned all earlier ones. (ON COMMIT DELETE ROWS was measured too: the
     # truncation moves into COMMIT at the same cost, about 0.6 ms.)
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT PRESERVE ROWS AS "
-        f"SELECT {column_list} FROM {table} WITH NO DATA"
+    return _StagePlan(
+        table=table, column_list=column_list, stage=stage,
+        create_sql=(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT PRESERVE ROWS AS "
+                    f"SELECT {column_list} FROM {table} WITH NO DATA"),
+        copy_sql=f"COPY {stage} ({column_list}) FROM STDIN{binary}",
+        truncate_sql=f"TRUNCATE {stage}",
+        types=types,
     )
-    types = _binary_copy_types(model, field_names)
-    binary = " (FORMAT BINARY)" if types else ""
-    with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN{binary}") as copy:
-        if types:
-            copy.set_types(types)
+
+
+def _staged(cursor, model: type[models.Model], field_names: Sequence[str], rows: Sequence[tuple]) -> _StagePlan:
+    """The plan of the session's staging table for `model` and these columns, after `rows`
+    were copied into it, in binary when every column's type allows."""
+    plan = _stage_plan(connection.vendor, model, tuple(field_names))
+    cursor.execute(plan.create_sql)
+    with cursor.cursor.copy(plan.copy_sql) as copy:
+        if plan.types:
+            copy.set_types(plan.types)
         for row in rows:
             copy.write_row(row)
-    return table, column_list, stage
+    return plan
 
 
 def insert_missing(model: type[models.Model], field_names: Sequence[str], rows: Sequence[tuple],
@@ -352,10 +381,10 @@ def insert_missing(model: type[models.Model], field_names: Sequence[str], rows: 
         return
     conflict = ", ".join(_q(_column(model, name)) for name in unique_fields)
     with connection.cursor() as cursor:
-        table, column_list, stage = _staged(cursor, model, field_names, rows)
-        cursor.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
-                       f"ON CONFLICT ({conflict}) DO NOTHING")
-        cursor.execute(f"TRUNCATE {stage}")
+        stage = _staged(cursor, model, field_names, rows)
+        cursor.execute(f"INSERT INTO {stage.table} ({stage.column_list}) SELECT {stage.column_list} "
+                       f"FROM {stage.stage} ON CONFLICT ({conflict}) DO NOTHING")
+        cursor.execute(stage.truncate_sql)
 
 
 def set_entity_groups(job_id: uuid.UUID, assignments: Sequence[tuple[str, str, int]]) -> None:
@@ -393,10 +422,10 @@ def _update_job_rows(model: type[models.Model], job_id: uuid.UUID, key_field: st
     assignments = ", ".join(f"{_q(_column(model, name))} = s.{_q(_column(model, name))}" for name in value_fields)
     key = _q(_column(model, key_field))
     with connection.cursor() as cursor:
-        _, _, stage = _staged(cursor, model, (key_field, *value_fields), rows)
-        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {stage} AS s "
+        stage = _staged(cursor, model, (key_field, *value_fields), rows)
+        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {stage.stage} AS s "
                        f"WHERE t.{_q('job_id')} = %s AND t.{key} = s.{key}", [job_id])
-        cursor.execute(f"TRUNCATE {stage}")
+        cursor.execute(stage.truncate_sql)
 
 
 def vector_digests(job_id: uuid.UUID) -> Iterator[tuple[int, str]]:

@@ -425,13 +425,15 @@ def _commit(run: BatchRun, ctx: BatchContext, results: ItemResults, rerun_indexe
                                         worker_name=run.worker_name, started_at=batch.started_at,
                                         error=last_error[:4000])
             dispatch.send_on_commit(batch.id, rq_job_id, spec, job.priority, delay=delay)
+        window = dispatch.fill_window(job, keep_for=keep_for, spec=spec)
+        # Last: the job row's lock, which every batch of the job takes, is held from here
+        # to the commit only.
         counters = apply_job_delta(
             job.id, clear_waiting=True,
             items_processed=processed - before_processed,
             items_failed=failed - before_failed,
             batches_completed=1 if status == BatchStatus.SUCCEEDED else 0,
         )
-        window = dispatch.fill_window(job, keep_for=keep_for, spec=spec)
         if counters.all_batches_terminal and not counters.completed_at_set:
             dispatch.send_finalizer_on_commit(job)
     duration = time.monotonic() - run.started
@@ -479,10 +481,10 @@ def record_failed_attempt(batch_id: int, token: uuid.UUID | None, outcome: str, 
                 status=BatchStatus.DEAD, claim_token=None, last_error=error[:4000], finished_at=Now(),
                 failed_count=failed_items,
             )
+            dispatch.fill_window(job)
             counters = apply_job_delta(job.id, batches_failed=1,
                                        items_failed=failed_items - batch.failed_count,
                                        batches_completed=0)
-            dispatch.fill_window(job)
             if counters.all_batches_terminal and not counters.completed_at_set:
                 dispatch.send_finalizer_on_commit(job)
             event, new_status = "batch.dead_lettered", BatchStatus.DEAD

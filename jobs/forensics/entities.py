@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Hashable, Mapping
 
 from jobs.forensics.similarity import UnionFind, dice, jaro_winkler, minhash_bands, shingles
 
@@ -61,13 +61,19 @@ def name_similarity(a: str, b: str) -> float:
     return score
 
 
-def similar_enough(a: str, b: str, shingles_a: set[str], shingles_b: set[str], threshold: float) -> bool:
+def similar_enough(a: str, b: str, shingles_a: Collection[Hashable], shingles_b: Collection[Hashable],
+                   threshold: float) -> bool:
     """`name_similarity(a, b) >= threshold` (for a threshold above 0), given the two names'
     shingles: the same three scores, tried cheapest first and each stopped as soon as it
     decides. Grouping scores hundreds of thousands of candidate pairs; the full score
     computed the shingles again for every pair and every word pair's Jaro-Winkler even after
     the first one fell short."""
-    if a == b or dice(shingles_a, shingles_b) >= threshold:
+    if a == b:
+        return True
+    # Dice of the two shingle sets; given as any collections of distinct shingles (or of
+    # ids standing for them), so a caller may keep them compactly.
+    sizes = len(shingles_a) + len(shingles_b)
+    if not sizes or 2 * len(set(shingles_a).intersection(shingles_b)) / sizes >= threshold:
         return True
     if abs(len(a) - len(b)) <= 1 and 1 - 1 / max(len(a), len(b)) >= threshold and one_edit_apart(a, b):
         return True
@@ -134,7 +140,10 @@ def group_names(counts: Mapping[str, int], threshold: float = DEFAULT_THRESHOLD)
     by_fingerprint: dict[str, str] = {}
     by_form: dict[str, str] = {}
     buckets: dict[object, list[str]] = {}
-    form_shingles: dict[str, set[str]] = {}
+    # Each form's shingles as a tuple of ids shared through `vocabulary`: kept for the
+    # pair scores, at a tenth of the memory of a set of strings per name.
+    vocabulary: dict[str, int] = {}
+    form_shingles: dict[str, tuple[int, ...]] = {}
     for name in counts:
         union.find(name)
         print_ = fingerprint(name)
@@ -146,7 +155,8 @@ def group_names(counts: Mapping[str, int], threshold: float = DEFAULT_THRESHOLD)
         by_form[form] = name
         for key in deletion_neighbours(form):
             buckets.setdefault(key, []).append(form)
-        form_shingles[form] = grams = shingles(form)
+        grams = shingles(form)
+        form_shingles[form] = tuple(vocabulary.setdefault(gram, len(vocabulary)) for gram in grams)
         for key in minhash_bands(grams, bands=16, rows=4):
             buckets.setdefault(key, []).append(form)
     checked: set[tuple[str, str]] = set()

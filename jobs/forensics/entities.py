@@ -134,7 +134,8 @@ def group_names(counts: Mapping[str, int], threshold: float = DEFAULT_THRESHOLD)
     Candidate pairs come from blocking, so the cost grows with the number of distinct names,
     not its square: one-deletion neighbourhoods (every single typo) and MinHash buckets of
     trigrams (a word added, dropped or changed) of the `comparable` forms; each candidate is
-    then scored with `name_similarity`.
+    then decided by `similar_enough` (the verdict of `name_similarity` >= threshold, computed
+    no further than it needs).
     """
     union = UnionFind()
     by_fingerprint: dict[str, str] = {}

@@ -170,11 +170,16 @@ def build(args) -> dict:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO jobs_entityname (job_id, item_index, external_id, name, normalized_name, entity_key, "
-            "group_key, group_size, entity_type, country) SELECT %s, n - 1, 'E' || n, "
+            "entity_type, country) SELECT %s, n - 1, 'E' || n, "
             "'Company ' || (n / 3) || (ARRAY[' Ltd', ' Limited', ' LTD.'])[1 + n %% 3], 'company ' || (n / 3), "
-            "substr(md5('e' || (n / 3)), 1, 16), CASE WHEN (n / 9) %% 2 = 0 THEN substr(md5('g' || (n / 9)), 1, 16) "
-            "ELSE substr(md5('e' || (n / 3)), 1, 16) END, CASE WHEN (n / 9) %% 2 = 0 THEN 3 ELSE 1 END, '', 'GB' "
-            "FROM generate_series(1, %s) AS n", [entities.id, args.names])
+            "substr(md5('e' || (n / 3)), 1, 16), '', 'GB' FROM generate_series(1, %s) AS n", [entities.id, args.names])
+        # Each distinct name (n / 3) and its group: three names to a group, every other group.
+        cursor.execute(
+            "INSERT INTO jobs_entitygroupmember (job_id, normalized_name, entity_key, group_key, group_size) "
+            "SELECT %s, 'company ' || m, substr(md5('e' || m), 1, 16), CASE WHEN (m / 3) %% 2 = 0 "
+            "THEN substr(md5('g' || (m / 3)), 1, 16) ELSE substr(md5('e' || m), 1, 16) END, "
+            "CASE WHEN (m / 3) %% 2 = 0 THEN 3 ELSE 1 END FROM generate_series(0, %s / 3) AS m",
+            [entities.id, args.names])
     entities.summary = {"names": args.names, "distinct_names": args.names // 3}
     entities.save(update_fields=["summary"])
     _job(project, "embedding", n, options={"source": "project"}, summary={"texts": n})

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from redis.exceptions import RedisError
@@ -367,6 +367,19 @@ class StatementMatchAdmin(ReadOnlyResultAdmin):
 class EntityNameAdmin(ReadOnlyResultAdmin):
     list_display = ("job", "name", "normalized_name", "entity_key", "group_key", "group_size")
     search_fields = ("name", "normalized_name", "entity_key")
+
+    def get_queryset(self, request):
+        # The group lives on the job's row for the distinct name (jobs.models.domain).
+        return super().get_queryset(request).annotate(group_key=F("group__group_key"),
+                                                      group_size=F("group__group_size"))
+
+    @admin.display(description="group key", ordering="group_key")
+    def group_key(self, name: EntityName) -> str:
+        return name.group_key
+
+    @admin.display(description="group size", ordering="group_size")
+    def group_size(self, name: EntityName) -> int:
+        return name.group_size
 
 
 class ImportMappingForm(forms.ModelForm):

@@ -17,8 +17,8 @@ Statements:
 - `insert_new`: bulk insert of result rows, skipping keys already taken, saying which were new;
 - `insert_missing`: bulk insert of rows a rerun may write again, in binary COPY, conflicts skipped;
 - `copy_payloads`: a submission's batch payloads written in binary COPY;
-- `set_entity_groups`, `mark_near_duplicates`: a job's rows take values given per key (a name's
-  group, a text's first near-duplicate), joined to the staging table in one UPDATE;
+- `set_entity_groups`, `mark_near_duplicates`: a job's rows take values given per key (a distinct
+  name's group, a text's first near-duplicate), joined to the staging table in one UPDATE;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 from django.db import connection, models
 from django.db.models import Field, Model
 
-from jobs.models import Batch, BatchPayload, BatchStatus, EntityName, ProcessingJob, TextEmbedding
+from jobs.models import Batch, BatchPayload, BatchStatus, EntityGroupMember, ProcessingJob, TextEmbedding
 
 
 def _q(name: str) -> str:
@@ -388,9 +388,10 @@ def insert_missing(model: type[models.Model], field_names: Sequence[str], rows: 
 
 
 def set_entity_groups(job_id: uuid.UUID, assignments: Sequence[tuple[str, str, int]]) -> None:
-    """Each (normalised name, group key, group size) given is written to every `EntityName`
-    of the job with that name; other names are left as they are."""
-    _update_job_rows(EntityName, job_id, "normalized_name", ("group_key", "group_size"), assignments)
+    """Each (normalised name, group key, group size) given is written to the job's
+    `EntityGroupMember` of that name, which every `EntityName` of the job with that name
+    joins; other names are left as they are."""
+    _update_job_rows(EntityGroupMember, job_id, "normalized_name", ("group_key", "group_size"), assignments)
 
 
 def mark_near_duplicates(job_id: uuid.UUID, marks: Sequence[tuple[int, str, float]]) -> None:

@@ -8,9 +8,11 @@ A record has `name` and optional `id`, `type`, `country`.
   get the same key everywhere). Rows are stored in `EntityName` with their own key as group.
 - **Job-wide** (summarize): near-duplicate names of the whole job ("Nortwind Traders",
   "Traders Northwind", "Northwind Intl" vs "Northwind International") are grouped by
-  `jobs.forensics.entities.group_names`; every row of a group takes the key of the group's
-  most frequent name as `group_key`. Grouping needs all names, so it cannot be per batch;
-  it holds the job's distinct normalised names in memory (not its records).
+  `jobs.forensics.entities.group_names`; each distinct name of a group takes the key of the
+  group's most frequent name as `group_key`, written once per distinct name
+  (`EntityGroupMember`, which the batch storing a name first adds ungrouped), not per row.
+  Grouping needs all names, so it cannot be per batch; it holds the job's distinct
+  normalised names in memory (not its records).
 
 Options: `group_threshold` (0-1, default 0.88): the name similarity at which two names are
 the same entity.
@@ -18,20 +20,24 @@ the same entity.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import DatabaseError, transaction
 from django.db.models import Count, F
 
 from jobs.datatypes.base import BatchContext, Handler, RecordRejected
 from jobs.datatypes.fields import optional_text, require_text
 from jobs.datatypes.text import entity_key, normalize_name
 from jobs.forensics.entities import DEFAULT_THRESHOLD, group_names
-from jobs.models import EntityName
-from jobs.sql import insert_new, set_entity_groups
+from jobs.models import EntityGroupMember, EntityName
+from jobs.sql import analyze, insert_missing, insert_new, set_entity_groups
 
-FIELDS = ["job", "item_index", "external_id", "name", "normalized_name", "entity_key", "group_key", "group_size",
-          "entity_type", "country"]
+FIELDS = ["job", "item_index", "external_id", "name", "normalized_name", "entity_key", "entity_type", "country"]
+MEMBER_FIELDS = ["job", "normalized_name", "entity_key", "group_key", "group_size"]
+
+logger = logging.getLogger(__name__)
 
 
 def threshold_for(options: dict | None) -> float:
@@ -67,11 +73,15 @@ class EntityHandler(Handler):
         }
 
     def persist(self, rows, ctx: BatchContext) -> dict:
-        table_rows = [(ctx.job_id, index, r["id"], r["name"], r["normalized_name"], r["entity_key"], r["entity_key"],
-                       1, r["entity_type"], r["country"]) for index, r in rows]
+        table_rows = [(ctx.job_id, index, r["id"], r["name"], r["normalized_name"], r["entity_key"], r["entity_type"],
+                       r["country"]) for index, r in rows]
         insert_new(EntityName, FIELDS, table_rows, ["job", "item_index"], "item_index")
-        keys = {row["entity_key"] for _, row in rows}
-        return {"entities": len(rows), "distinct_keys_in_batch": len(keys)}
+        keys = {row["normalized_name"]: row["entity_key"] for _, row in rows}
+        # Sorted, so that two batches adding the same new names wait on each other in one
+        # order and never deadlock. Ungrouped until the finalizer groups the job's names.
+        members = [(ctx.job_id, name, key, key, 1) for name, key in sorted(keys.items())]
+        insert_missing(EntityGroupMember, MEMBER_FIELDS, members, ["job", "normalized_name"])
+        return {"entities": len(rows), "distinct_keys_in_batch": len(set(keys.values()))}
 
     def summarize(self, job: Any, batch_stats: Iterable[dict]) -> dict:
         try:
@@ -82,9 +92,12 @@ class EntityHandler(Handler):
         counts = dict(names.values("normalized_name").annotate(n=Count("id")).values_list("normalized_name", "n"))
         grouping = group_names(counts, threshold)
         # A second finalization (after a retry) starts from ungrouped rows.
-        names.exclude(group_size=1).update(group_key=F("entity_key"), group_size=1)
+        EntityGroupMember.objects.filter(job_id=job.id).exclude(group_size=1).update(group_key=F("entity_key"),
+                                                                                     group_size=1)
         set_entity_groups(job.id, [(member, entity_key(head), len(members))
                                    for head, members in grouping.groups.items() for member in members])
+        if grouping.groups:
+            _refresh_member_statistics(job.id)
         largest = sorted(grouping.groups.items(), key=lambda item: (-len(item[1]), item[0]))[:10]
         return {
             "names": sum(counts.values()),
@@ -95,3 +108,15 @@ class EntityHandler(Handler):
             "largest_groups": [{"name": head, "key": entity_key(head), "members": members[:10]}
                                for head, members in largest],
         }
+
+
+def _refresh_member_statistics(job_id: Any) -> None:
+    """ANALYZE the group members once their groups are written: the finalizer's own ANALYZE
+    ran before the summary, when every member was still ungrouped, and on those statistics the
+    groups page read every name of the job to show the first 200 (docs/design.md, "Entity
+    groups"). In a savepoint: a failure (a lock timeout) leaves the grouping intact."""
+    try:
+        with transaction.atomic():
+            analyze([EntityGroupMember])
+    except DatabaseError:
+        logger.warning("could not refresh planner statistics of job %s's entity groups", job_id, exc_info=True)

@@ -21,6 +21,7 @@ from jobs.models.core import (
 from jobs.models.domain import (
     AnalysisRecord,
     EmbeddingBand,
+    EntityGroupMember,
     EntityName,
     Finding,
     MatchOutcome,
@@ -39,6 +40,7 @@ __all__ = [
     "AuditAction",
     "AuditEntry",
     "EmbeddingBand",
+    "EntityGroupMember",
     "EntityName",
     "Finding",
     "FindingReview",

@@ -160,9 +160,30 @@ class StatementMatch(models.Model):
         ]
 
 
+class EntityGroupMember(models.Model):
+    """One distinct normalised name of an `entity` job and the near-duplicate group it is in:
+    the group's key (the key of its most frequent name) and size (distinct names in it).
+
+    A job's names point here by (job, normalised name), so the job-wide grouping writes one row
+    per distinct name instead of every name's row (docs/design.md, "Entity groups"). Batches
+    add their new names ungrouped (their own key, size 1); the finalizer groups them."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="entity_group_members")
+    normalized_name = models.CharField(max_length=255)
+    entity_key = models.CharField(max_length=16)
+    group_key = models.CharField(max_length=16)
+    group_size = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "normalized_name"], name="entity_member_job_name")]
+        # The results list groups first, then by group (then its names in input order).
+        indexes = [models.Index(fields=["job", "-group_size", "group_key"], name="entity_member_job_group")]
+
+
 class EntityName(models.Model):
     """A name from an `entity` job: normalised, with a stable key (a hash of the normalised
-    name, equal across jobs and projects) and the key of its near-duplicate group."""
+    name, equal across jobs and projects). Its near-duplicate group is `group`, the job's
+    `EntityGroupMember` of the same normalised name."""
 
     job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="entity_names")
     item_index = models.PositiveIntegerField()
@@ -170,16 +191,18 @@ class EntityName(models.Model):
     name = models.CharField(max_length=255)
     normalized_name = models.CharField(max_length=255)
     entity_key = models.CharField(max_length=16)
-    group_key = models.CharField(max_length=16)
-    group_size = models.PositiveIntegerField(default=1)  # distinct normalised names in the group
     entity_type = models.CharField(max_length=32, blank=True, default="")
     country = models.CharField(max_length=2, blank=True, default="")
+    # A join on (job, normalized_name), no column of its own: every stored name has its member
+    # row (the batch that stores the name adds it in the same transaction).
+    group = models.ForeignObject(EntityGroupMember, on_delete=models.DO_NOTHING, from_fields=["job", "normalized_name"],
+                                 to_fields=["job", "normalized_name"], related_name="+")
 
     class Meta:
         ordering = ["job", "item_index"]
         constraints = [models.UniqueConstraint(fields=["job", "item_index"], name="entity_name_job_item")]
-        # The results list groups first, then by group, then in input order.
-        indexes = [models.Index(fields=["job", "-group_size", "group_key", "item_index"], name="entity_name_job_group")]
+        # A group's names, in input order (the results list, after the members' own index).
+        indexes = [models.Index(fields=["job", "normalized_name", "item_index"], name="entity_name_job_name")]
 
 
 class TextEmbedding(models.Model):

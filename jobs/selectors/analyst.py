@@ -33,7 +33,6 @@ from jobs.models import (
     AnalysisRecord,
     Batch,
     BatchPayload,
-    EntityName,
     Finding,
     MatchOutcome,
     ProcessingJob,
@@ -279,7 +278,7 @@ def entity_groups(*, job: ProcessingJob, grouped_only: bool = True, after: str |
     """A page of the job's names in group order (largest groups first, the index's order),
     and the same names gathered by group key. A group cut by the page's end says so
     (`continues`), as does one begun on an earlier page (`continued`)."""
-    names = EntityName.objects.filter(job=job)
+    names = results.entity_names(job=job)
     if grouped_only:
         names = names.filter(group_size__gt=1)
     page = keyset.paginate(names.values("item_index", "external_id", "name", "normalized_name", "entity_key",

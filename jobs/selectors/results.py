@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from jobs.datatypes.registry import get_data_type
 from jobs.errors import NoSimilarityIndex, ResultFilterError, UnknownDataType
@@ -134,11 +134,18 @@ MATCHES = ResultSource(
                   "candidates", "explanation"),
 )
 
+def entity_names(*, job: ProcessingJob) -> QuerySet:
+    """The job's `EntityName` rows with their group's `group_key` and `group_size` (kept once per
+    distinct name, in `EntityGroupMember`) as if they were the name's own fields."""
+    return EntityName.objects.filter(job=job).annotate(group_key=F("group__group_key"),
+                                                       group_size=F("group__group_size"))
+
+
 ENTITIES = ResultSource(
     kind="entities", title="Entities and near-duplicate groups",
     columns=("item_index", "external_id", "name", "normalized_name", "entity_key", "group_key", "group_size",
              "entity_type", "country"),
-    queryset=lambda job: EntityName.objects.filter(job=job).order_by("-group_size", "group_key", "item_index"),
+    queryset=lambda job: entity_names(job=job).order_by("-group_size", "group_key", "item_index"),
     filters=(
         Filter("grouped", lambda qs, v: qs.filter(group_size__gt=1) if _boolean("grouped")(v)
                else qs.filter(group_size=1), "true: only names grouped with near-duplicates."),

@@ -23,7 +23,6 @@ from jobs.forensics import benford, calendar, entities, matching, redflags
 from jobs.management import sample_data as sample
 from jobs.models import (
     BatchPayload,
-    EntityName,
     Finding,
     ItemFailure,
     JobStatus,
@@ -33,7 +32,7 @@ from jobs.models import (
     TextEmbedding,
     Transaction,
 )
-from jobs.selectors.results import find_similar
+from jobs.selectors.results import entity_names, find_similar
 from jobs.services import submit_job, submit_project_transactions
 from tests.conftest import OUTPUT_DIR, api_client, assert_accounting, drain, wait_for_job
 from tests.support.factories import member_project
@@ -198,7 +197,7 @@ def test_entity_normalisation_keys_and_near_duplicate_groups(project, start_work
     start_workers(2)
     job = run(project, "entity", records)
 
-    rows = {row.external_id: row for row in EntityName.objects.filter(job=job)}
+    rows = {row.external_id: row for row in entity_names(job=job)}
     grouping = pairwise({i: rows[i].group_key for i in truth["entities"]}, truth["entities"])
     keys_only = pairwise({i: rows[i].entity_key for i in truth["entities"]}, truth["entities"])
     canonical_key = {entity: entity_key(normalize_name(name)) for entity, name in truth["canonical"].items()}
@@ -795,7 +794,7 @@ def test_it_writes_every_names_group_and_a_second_finalization_gives_the_same(pr
     results = []
     for _ in range(2):
         summary = handler.summarize(job, [])
-        rows = list(EntityName.objects.filter(job=job).order_by("item_index").values_list("group_key", "group_size"))
+        rows = list(entity_names(job=job).order_by("item_index").values_list("group_key", "group_size"))
         results.append((summary["near_duplicate_groups"], rows))
     assert results[0] == results[1]
     groups, rows = results[0]

@@ -37,6 +37,7 @@ os.environ.setdefault("ZENITH_LOG_LEVEL", "WARNING")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zenith.settings")
 
 PROJECT = "bench-candidates"
+LINES_PER_QUERY = 100  # lines per timed `Ledger.load`, as the product read them before one load per batch
 
 
 def build(rows: int) -> None:
@@ -69,7 +70,7 @@ def main() -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from jobs.datatypes.reconciliation import LINES_PER_QUERY, Ledger
+    from jobs.datatypes.reconciliation import Ledger
     from jobs.forensics.matching import Line, MatchParams
     from jobs.models import Transaction
 

@@ -19,6 +19,8 @@ Statements:
 - `copy_payloads`: a submission's batch payloads written in binary COPY;
 - `set_entity_groups`, `mark_near_duplicates`: a job's rows take values given per key (a distinct
   name's group, a text's first near-duplicate), joined to the staging table in one UPDATE;
+- `ledger_candidates`: the ledger rows within a reconciliation batch's windows of day and amount;
+- `matched_transactions`: which of many ledger rows a reconciliation job has matched already;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
@@ -33,9 +35,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
-from django.db.models import Field, Model
+from django.db.models import Field, Model, Q
 
-from jobs.models import Batch, BatchPayload, BatchStatus, EntityGroupMember, ProcessingJob, TextEmbedding
+from jobs.models import (
+    Batch,
+    BatchPayload,
+    BatchStatus,
+    EntityGroupMember,
+    MatchOutcome,
+    ProcessingJob,
+    StatementMatch,
+    TextEmbedding,
+    Transaction,
+)
 
 
 def _q(name: str) -> str:
@@ -427,6 +439,93 @@ def _update_job_rows(model: type[models.Model], job_id: uuid.UUID, key_field: st
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {stage.stage} AS s "
                        f"WHERE t.{_q('job_id')} = %s AND t.{key} = s.{key}", [job_id])
         cursor.execute(stage.truncate_sql)
+
+
+CANDIDATE_COLUMNS = ("id", "external_id", "date", "amount", "currency", "reference", "counterparty")
+_OR_TERMS = 100  # OR-ed windows per query off PostgreSQL (SQLite's expression depth is 1000)
+
+
+def ledger_candidates(*, project_id: str, windows: Sequence[tuple[dt.date, Any, Any]], references: Sequence[str],
+                      account: str | None = None) -> Iterator[tuple]:
+    """The project's ledger rows (`CANDIDATE_COLUMNS`, of `account` when given) whose date is a
+    window's day and whose amount is in its range (inclusive), or whose reference is one of
+    `references`. A row may come more than once.
+
+    On PostgreSQL one statement: the windows go as three arrays, and each (day, range) is one
+    descent of the (project, date, amount) index, reading only rows in range (docs/design.md,
+    "Reconciliation"). The LATERAL join keeps it a descent per window whatever the planner
+    thinks of the arrays' length. Elsewhere OR-ed ranges through the ORM, in chunks."""
+    ledger = Transaction.objects.filter(project_id=project_id)
+    if account:
+        ledger = ledger.filter(account=account)
+    if connection.vendor != "postgresql":
+        by_range: dict[tuple, list[dt.date]] = {}
+        for day, low, high in windows:
+            by_range.setdefault((low, high), []).append(day)
+        terms = [Q(date__in=days, amount__gte=low, amount__lte=high) for (low, high), days in by_range.items()]
+        if references:
+            terms.append(Q(reference__in=list(references)))
+        for start in range(0, len(terms), _OR_TERMS):
+            condition = Q()
+            for term in terms[start:start + _OR_TERMS]:
+                condition |= term
+            yield from ledger.filter(condition).values_list(*CANDIDATE_COLUMNS)
+        return
+    days, lows, highs = (list(column) for column in zip(*windows, strict=True)) if windows else ([], [], [])
+    with connection.cursor() as cursor:
+        cursor.execute(_ledger_candidates_sql(bool(account)), {
+            "project": project_id, "account": account, "days": days, "lows": lows, "highs": highs,
+            "references": list(references)})
+        while rows := cursor.fetchmany(5000):
+            yield from rows
+
+
+@functools.cache
+def _ledger_candidates_sql(by_account: bool) -> str:
+    column = functools.partial(_column, Transaction)
+    table = _q(Transaction._meta.db_table)
+    selected = ", ".join(f"t.{_q(column(name))}" for name in CANDIDATE_COLUMNS)
+    project, date, amount = (f"t.{_q(column(name))}" for name in ("project", "date", "amount"))
+    account = f" AND t.{_q(column('account'))} = %(account)s" if by_account else ""
+    return (f"SELECT c.* FROM unnest(%(days)s::date[], %(lows)s::numeric[], %(highs)s::numeric[]) "
+            f"AS w(day, low, high) CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS t "
+            f"WHERE {project} = %(project)s AND {date} = w.day AND {amount} BETWEEN w.low AND w.high{account}) AS c "
+            f"UNION ALL SELECT {selected} FROM {table} AS t WHERE {project} = %(project)s "
+            f"AND t.{_q(column('reference'))} = ANY(%(references)s::text[]){account}")
+
+
+def matched_transactions(job_id: uuid.UUID, transaction_ids: Sequence[int]) -> dict[int, str]:
+    """Of `transaction_ids`, those a statement line of the job has matched, with that line's id
+    (what a reconciliation batch must not match again). On PostgreSQL the ids go as one array
+    parameter: a batch asks about tens of thousands of candidates, and compiling and binding
+    an IN list of that size cost four times what running it did."""
+    if not transaction_ids:
+        return {}
+    matched = StatementMatch.objects.filter(job_id=job_id, outcome=MatchOutcome.MATCHED)
+    if connection.vendor != "postgresql":
+        found: dict[int, str] = {}
+        ids = list(transaction_ids)
+        for start in range(0, len(ids), 900):
+            found.update(matched.filter(transaction_id__in=ids[start:start + 900]).values_list(
+                "transaction_id", "line_id"))
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(_matched_transactions_sql(), [job_id, MatchOutcome.MATCHED, list(transaction_ids)])
+        return dict(cursor.fetchall())
+
+
+@functools.cache
+def _matched_transactions_sql() -> str:
+    table, column = _q(StatementMatch._meta.db_table), functools.partial(_column, StatementMatch)
+    transaction = _q(column("transaction"))
+    # The array is cast to the column's own type: psycopg sends small ints as int4[], and
+    # PostgreSQL tests `bigint = ANY(int4[])` element by element, where a same-typed array is
+    # hashed. Planned without statistics on the job's fresh matches (a filter over every
+    # match of the job), a batch's check took 0.5-1 s and grew with the job.
+    array_type = StatementMatch._meta.get_field("transaction").rel_db_type(connection)
+    return (f"SELECT {transaction}, {_q(column('line_id'))} FROM {table} "
+            f"WHERE {_q(column('job'))} = %s AND {_q(column('outcome'))} = %s "
+            f"AND {transaction} = ANY(%s::{array_type}[])")
 
 
 def vector_digests(job_id: uuid.UUID) -> Iterator[tuple[int, str]]:

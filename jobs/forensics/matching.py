@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +32,18 @@ STAGE_RANK = {"reference": 0, "amount_date": 1, "counterparty": 2, "": 3}
 _BANK_NOISE = re.compile(r"\b(sepa|ct|dd|payment|paymt|pmt|transfer|trf|to|from|ref|card|pos|giro|ach|wire)\b")
 
 
+_REFERENCE_NOISE = re.compile(r"[\s\-_/.]")
+
+
 def normalize_reference(reference: str) -> str:
-    return re.sub(r"[\s\-_/.]", "", reference or "").upper()
+    """The reference without spaces, dashes, underscores, slashes and dots, in upper case.
+    Called for every candidate of a batch (tens of thousands): a reference of letters and
+    digits only is upper-cased without the regular expression."""
+    if not reference:
+        return ""
+    if reference.isalnum():
+        return reference.upper()
+    return _REFERENCE_NOISE.sub("", reference).upper()
 
 
 def counterparty_similarity(a: str, b: str) -> float:
@@ -142,7 +153,9 @@ def match_line(line: Line, candidates: Iterable[Candidate], params: MatchParams,
                taken: Iterable[int] = ()) -> MatchResult:
     """Matches one statement line against candidate ledger rows (see the module docstring)."""
     amount = line.amount * params.sign
-    held = set(taken)
+    # A set (or a dict's keys) is used as it is: copying the transactions a job has matched so
+    # far for every line made matching quadratic in the job's progress.
+    held = taken if isinstance(taken, AbstractSet) else set(taken)
     pool = [c for c in candidates if c.currency == line.currency and c.id not in held]
     fuzzy_slack = max(params.amount_tolerance, abs(amount) * params.fuzzy_amount_pct)
 

@@ -7,6 +7,7 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections import Counter
 
 LEGAL_SUFFIXES = {
     "ltd", "limited", "llc", "inc", "incorporated", "corp", "corporation", "co", "company", "plc",
@@ -83,5 +84,11 @@ def hashed_ngram_vector(text: str, dimensions: int = 256, n: int = 3) -> list[fl
     for i in range(max(1, len(cleaned) - n + 1)):
         bucket, sign = _gram_slot(cleaned[i:i + n], dimensions)
         vector[bucket] += sign
-    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-    return [round(v / norm, 6) for v in vector]
+    # The buckets hold small integers, so a vector has a handful of distinct values: the norm
+    # is summed over them and each is scaled and rounded once. The values are the same as
+    # summing and rounding every bucket (sums of integers are exact in any order); rounding
+    # every bucket was a quarter of an embedding batch's time.
+    distinct = Counter(vector)
+    norm = math.sqrt(sum(count * v * v for v, count in distinct.items())) or 1.0
+    scaled = {v: round(v / norm, 6) for v in distinct}
+    return [scaled[v] for v in vector]

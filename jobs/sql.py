@@ -453,8 +453,9 @@ def ledger_candidates(*, project_id: str, windows: Sequence[tuple[dt.date, Any, 
 
     On PostgreSQL one statement: the windows go as three arrays, and each (day, range) is one
     descent of the (project, date, amount) index, reading only rows in range (docs/design.md,
-    "Reconciliation"). The LATERAL join keeps it a descent per window whatever the planner
-    thinks of the arrays' length. Elsewhere OR-ed ranges through the ORM, in chunks."""
+    "Reconciliation"). The LATERAL subquery, fenced so that it stays one, keeps it a descent
+    per window whatever the planner estimates. Elsewhere OR-ed ranges through the ORM, in
+    chunks."""
     ledger = Transaction.objects.filter(project_id=project_id)
     if account:
         ledger = ledger.filter(account=account)
@@ -489,7 +490,11 @@ def _ledger_candidates_sql(by_account: bool) -> str:
     account = f" AND t.{_q(column('account'))} = %(account)s" if by_account else ""
     return (f"SELECT c.* FROM unnest(%(days)s::date[], %(lows)s::numeric[], %(highs)s::numeric[]) "
             f"AS w(day, low, high) CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS t "
-            f"WHERE {project} = %(project)s AND {date} = w.day AND {amount} BETWEEN w.low AND w.high{account}) AS c "
+            f"WHERE {project} = %(project)s AND {date} = w.day AND {amount} BETWEEN w.low AND w.high{account} "
+            # OFFSET 0 keeps the subquery from being pulled up into a plain join, which the
+            # planner, without statistics on a fresh ledger, ran as one scan of every row of
+            # the project hashed against the windows.
+            f"OFFSET 0) AS c "
             f"UNION ALL SELECT {selected} FROM {table} AS t WHERE {project} = %(project)s "
             f"AND t.{_q(column('reference'))} = ANY(%(references)s::text[]){account}")
 

@@ -6,8 +6,6 @@ grouped by the entity handler's own steps (a batch's `persist`, the finalizer's 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +17,7 @@ from jobs.models import EntityGroupMember, EntityName, ProcessingJob, Project
 from jobs.selectors import analyst
 from jobs.selectors.results import entity_names
 from jobs.sql import analyze
+from tests.support.plans import explain, rows_read
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -40,12 +39,6 @@ def _store(job: ProcessingJob) -> EntityHandler:
     return handler
 
 
-def _nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
 def _names_read(run) -> tuple[int, list[dict]]:
     """Runs `run` (one page), then EXPLAIN ANALYZEs each statement it made on the names:
     (name rows the scans read, over every loop and statement; the plans)."""
@@ -53,16 +46,9 @@ def _names_read(run) -> tuple[int, list[dict]]:
         run()
     read, plans = 0, []
     for query in captured.captured_queries:
-        if 'FROM "jobs_entityname"' not in query["sql"]:
-            continue
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"].replace("%", "%%"), [])
-            raw = cursor.fetchone()[0]
-        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-        plans.append(plan)
-        for node in _nodes(plan):
-            if "Scan" in node["Node Type"] and node.get("Relation Name") == "jobs_entityname":
-                read += (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node.get("Actual Loops", 1)
+        if 'FROM "jobs_entityname"' in query["sql"]:
+            plans.append(explain(query["sql"]))
+            read += rows_read(plans[-1], "jobs_entityname")
     return read, plans
 
 

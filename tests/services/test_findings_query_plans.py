@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from jobs.models import Finding, FindingReview, ProcessingJob, Project
 from jobs.selectors import findings as selectors
+from tests.support.plans import explain, nodes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -55,19 +56,6 @@ def _reviews(project: Project, job: ProcessingJob) -> None:
         cursor.execute(f"ANALYZE {table}")
 
 
-def _nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _explain(sql: str) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql.replace("%", "%%"), [])
-        raw = cursor.fetchone()[0]
-    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-
-
 def _page_cost(run) -> tuple[int, list[str], list[dict]]:
     """Runs `run` (one page), then EXPLAIN ANALYZEs each statement it made: (rows the scans
     read, summed over every loop and statement; the node types; the plans)."""
@@ -77,9 +65,9 @@ def _page_cost(run) -> tuple[int, list[str], list[dict]]:
     touched, kinds, plans = 0, [], []
     for query in statements:
         # psycopg binds on the client: the captured text is the statement as the server ran it.
-        plan = _explain(query["sql"])
+        plan = explain(query["sql"], buffers=True)
         plans.append(plan)
-        for node in _nodes(plan):
+        for node in nodes(plan):
             kinds.append(node["Node Type"])
             if "Scan" in node["Node Type"] and node.get("Relation Name") == "jobs_finding":
                 loops = node.get("Actual Loops", 1)

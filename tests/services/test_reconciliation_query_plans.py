@@ -8,7 +8,6 @@ the rows returned, not on timings."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 
 import pytest
@@ -18,6 +17,7 @@ from jobs import sql
 from jobs.datatypes.reconciliation import Ledger, search_windows
 from jobs.forensics.matching import Line, MatchParams
 from jobs.models import MatchOutcome, ProcessingJob, Project, StatementMatch, Transaction
+from tests.support.plans import explain, nodes, rows_read
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -36,19 +36,6 @@ def _ledger(project: Project) -> None:
             [project.pk, ROWS])
 
 
-def _nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _plan(statement: str) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement)
-        raw = cursor.fetchone()[0]
-    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-
-
 def test_it_reads_candidates_by_window_and_finds_taken_rows_by_hash(api_users):
     project = Project.objects.get(id="alice-audit")
     _ledger(project)
@@ -61,7 +48,7 @@ def test_it_reads_candidates_by_window_and_finds_taken_rows_by_hash(api_users):
     values = {"project": project.pk, "account": None, "days": days, "lows": lows, "highs": highs,
               "references": ["INV-77"]}
     with connection.cursor() as cursor:
-        plan = _plan(cursor.cursor.mogrify(statement, values))  # the statement as the server runs it
+        plan = explain(cursor.cursor.mogrify(statement, values))  # the statement as the server runs it
 
     ledger = Ledger.load(project.pk, lines, params)
     expected = set(Transaction.objects.filter(project=project, reference="INV-77").values_list("id", flat=True))
@@ -73,10 +60,9 @@ def test_it_reads_candidates_by_window_and_finds_taken_rows_by_hash(api_users):
         ).values_list("id", flat=True))
     assert set(ledger.ids()) == expected and len(expected) > 1000
 
-    scans = [node for node in _nodes(plan) if node.get("Relation Name") == "jobs_transaction"]
+    scans = [node for node in nodes(plan) if node.get("Relation Name") == "jobs_transaction"]
     assert scans and not any(node["Node Type"] == "Seq Scan" for node in scans), plan
-    read = sum((node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
-                + node.get("Rows Removed by Index Recheck", 0)) * node.get("Actual Loops", 1) for node in scans)
+    read = rows_read(plan, "jobs_transaction")
     shapes = [(node["Node Type"], node.get("Index Name"), node["Actual Rows"], node.get("Actual Loops"))
               for node in scans]
     assert read <= 2 * len(expected), (read, len(expected), shapes)

@@ -13,24 +13,11 @@ from django.test.utils import CaptureQueriesContext
 
 from jobs import sql
 from jobs.models import Batch, BatchStatus, ProcessingJob, Project
+from tests.support.plans import explain, rows_read
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BATCHES, DONE = 20_000, 15_000
-
-
-def _nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _batch_rows_read(plan: dict) -> int:
-    read = 0
-    for node in _nodes(plan):
-        if "Scan" in node["Node Type"] and node.get("Relation Name") == Batch._meta.db_table:
-            read += (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node.get("Actual Loops", 1)
-    return read
 
 
 def test_it_picks_a_large_jobs_window_reading_only_the_batches_it_takes(api_users):
@@ -55,13 +42,9 @@ def test_it_picks_a_large_jobs_window_reading_only_the_batches_it_takes(api_user
         raise Undo  # only the statement's text is wanted here: EXPLAIN ANALYZE runs it below
     assert sorted(number for _, number, _ in picked) == list(range(DONE + 1, DONE + 9))
     statement = captured.captured_queries[-1]["sql"]
-    with connection.cursor() as cursor:
-        # psycopg binds on the client: the captured text is the statement as the server ran it.
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.replace("%", "%%"), [])
-        raw = cursor.fetchone()[0]
-    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    plan = explain(statement)
     assert plan["Actual Rows"] == 8 or Batch.objects.filter(job=job, status=BatchStatus.QUEUED).count() == 8
-    read = _batch_rows_read(plan)
+    read = rows_read(plan, Batch._meta.db_table)
     # 8 pending batches counted, picked and marked: a few dozen rows, not the 5,000 pending.
     assert read <= 100, f"the pick read {read} batch rows: {json.dumps(plan)[:3000]}"
     more = sql.pick_window(job.id, 16, None, None)

@@ -49,6 +49,7 @@ DEFAULT_THRESHOLD = 0.9
 MAX_BUCKET = 200  # larger buckets (boilerplate texts) are checked against one representative
 LOAD_CHUNK = 1000
 MARK_CHUNK = 50_000  # near-duplicate marks written per UPDATE
+TEXT_CACHE = 16_384  # distinct texts whose vector and band keys a worker keeps (hashed_features)
 
 
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -94,6 +95,15 @@ def embed(text: str, options: dict | None) -> tuple[str, list[float]]:
     return HASHED_METHOD, hashed_ngram_vector(clean_text(text), DIMENSIONS)
 
 
+@functools.lru_cache(maxsize=TEXT_CACHE)
+def hashed_features(text: str) -> tuple[bytes, tuple[int, ...]]:
+    """A text's hashed-n-gram vector (packed float32) and its MinHash band keys, as `embed`
+    and `minhash_bands` give them. Bank and ledger descriptions repeat word for word, so each
+    worker computes a distinct text once: `TEXT_CACHE` texts of about 1.7 KB each."""
+    cleaned = clean_text(text)
+    return pack_vector(hashed_ngram_vector(cleaned, DIMENSIONS)), tuple(minhash_bands(shingles(cleaned)))
+
+
 def transaction_text(description: str, counterparty: str) -> str:
     """What is vectorised of a stored transaction: its description, else its counterparty."""
     return (description or "").strip() or (counterparty or "").strip()
@@ -118,15 +128,21 @@ class EmbeddingHandler(Handler):
             raise RecordRejected("missing_text", "text (or description) is required", "text")
         if len(text) > 10_000:
             raise RecordRejected("invalid_text", "text is longer than 10000 characters", "text")
-        method, vector = embed(text, ctx.options)
-        return {"id": external_id, "text": text.strip(), "method": method, "vector": vector,
-                "bands": minhash_bands(shingles(clean_text(text)))}
+        if (ctx.options or {}).get("method") == "sentence-transformers":
+            method, vector = embed(text, ctx.options)
+            packed, dimensions = pack_vector(vector), len(vector)
+            bands = tuple(minhash_bands(shingles(clean_text(text))))
+        else:
+            method, dimensions = HASHED_METHOD, DIMENSIONS
+            packed, bands = hashed_features(text)
+        return {"id": external_id, "text": text.strip(), "method": method, "vector": packed,
+                "dimensions": dimensions, "bands": bands}
 
     def persist(self, rows, ctx: BatchContext) -> dict:
         # A rerun of the batch writes the same rows again: conflicts are skipped.
         insert_missing(TextEmbedding, ("job", "item_index", "external_id", "text", "method", "dimensions", "vector",
                                        "duplicate_of"),
-                       [(ctx.job_id, index, r["id"], r["text"], r["method"], len(r["vector"]), pack_vector(r["vector"]),
+                       [(ctx.job_id, index, r["id"], r["text"], r["method"], r["dimensions"], r["vector"],
                          "") for index, r in rows],
                        ("job", "item_index"))
         insert_missing(EmbeddingBand, ("job", "key", "item_index"),

@@ -21,6 +21,7 @@ Statements:
   name's group, a text's first near-duplicate), joined to the staging table in one UPDATE;
 - `ledger_candidates`: the ledger rows within a reconciliation batch's windows of day and amount;
 - `matched_transactions`: which of many ledger rows a reconciliation job has matched already;
+- `band_keys_of`: the MinHash bucket keys of some of an embedding job's texts;
 - `analyze`: fresh planner statistics for tables a job just filled in bulk.
 """
 
@@ -41,6 +42,7 @@ from jobs.models import (
     Batch,
     BatchPayload,
     BatchStatus,
+    EmbeddingBand,
     EntityGroupMember,
     MatchOutcome,
     ProcessingJob,
@@ -531,6 +533,30 @@ def _matched_transactions_sql() -> str:
     return (f"SELECT {transaction}, {_q(column('line_id'))} FROM {table} "
             f"WHERE {_q(column('job'))} = %s AND {_q(column('outcome'))} = %s "
             f"AND {transaction} = ANY(%s::{array_type}[])")
+
+
+def band_keys_of(job_id: uuid.UUID, item_indexes: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """(bucket key, item index) of the given texts of an embedding job, by key then index.
+    On PostgreSQL one statement with the indexes as one typed array (hashed, a filter over the
+    job's bucket rows); elsewhere chunked IN lists, sorted here."""
+    if not item_indexes:
+        return
+    bands = EmbeddingBand.objects.filter(job_id=job_id)
+    if connection.vendor != "postgresql":
+        ids = list(item_indexes)
+        found = []
+        for start in range(0, len(ids), 900):
+            found.extend(bands.filter(item_index__in=ids[start:start + 900]).values_list("key", "item_index"))
+        yield from sorted(found)
+        return
+    column = functools.partial(_column, EmbeddingBand)
+    key, index = _q(column("key")), _q(column("item_index"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {key}, {index} FROM {_q(EmbeddingBand._meta.db_table)} "
+                       f"WHERE {_q(column('job'))} = %s AND {index} = ANY(%s::integer[]) ORDER BY {key}, {index}",
+                       [job_id, list(item_indexes)])
+        while rows := cursor.fetchmany(10_000):
+            yield from rows
 
 
 def vector_digests(job_id: uuid.UUID) -> Iterator[tuple[int, str]]:

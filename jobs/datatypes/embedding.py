@@ -33,6 +33,7 @@ from typing import Any
 
 from django.db.models import Count
 
+from jobs import sql
 from jobs.datatypes import stored_source
 from jobs.datatypes.base import BatchContext, Handler, RecordRejected
 from jobs.datatypes.fields import require_text
@@ -172,12 +173,13 @@ class EmbeddingHandler(Handler):
         }
 
 
-def _representatives(job_id) -> tuple[dict[int, int], dict[int, list[int]]]:
+def _representatives(job_id) -> tuple[dict[int, int], dict[int, list[int]], list[int]]:
     """(item index -> the first item index with the same vector, for texts whose vector another
-    text repeats; representative -> its copies). Vectors are compared by a digest, computed
-    by the database where it can (jobs.sql.vector_digests): exports repeat their descriptions
-    word for word ("Office rent March - ACME"), and a text identical to another needs no
-    cosine and no candidate pair of its own (docs/design.md, "Near-duplicate texts")."""
+    text repeats; representative -> its copies; the first text of every distinct vector).
+    Vectors are compared by a digest, computed by the database where it can
+    (jobs.sql.vector_digests): exports repeat their descriptions word for word ("Office rent
+    March - ACME"), and a text identical to another needs no cosine and no candidate pair of
+    its own (docs/design.md, "Near-duplicate texts")."""
     first_by_digest: dict[str, int] = {}
     representative: dict[int, int] = {}
     copies: dict[int, list[int]] = {}
@@ -186,18 +188,24 @@ def _representatives(job_id) -> tuple[dict[int, int], dict[int, list[int]]]:
         if first != index:
             representative[index] = first
             copies.setdefault(first, []).append(index)
-    return representative, copies
+    return representative, copies, sorted(first_by_digest.values())
 
 
-def _candidate_pairs(job_id, representative: dict[int, int]) -> set[tuple[int, int]]:
-    """Pairs of distinct vectors that share a MinHash bucket. A bucket is read with its members
-    replaced by their representatives, so a description repeated 10,000 times is one member;
-    a bucket of more than MAX_BUCKET distinct vectors (boilerplate) is checked against its
-    first one only, which bounds the pairs by MAX_BUCKET per bucket instead of its square."""
-    shared = (EmbeddingBand.objects.filter(job_id=job_id).values("key").annotate(n=Count("id"))
-              .filter(n__gt=1).values("key"))
-    rows = (EmbeddingBand.objects.filter(job_id=job_id, key__in=shared).order_by("key", "item_index")
-            .values_list("key", "item_index").iterator(chunk_size=5000))
+def _candidate_pairs(job_id, representative: dict[int, int], firsts: list[int]) -> set[tuple[int, int]]:
+    """Pairs of distinct vectors that share a MinHash bucket. Only the buckets of each distinct
+    vector's first text are read: its copies have the same text, hence the same buckets, and
+    reading them (16 rows a text) was most of a 1M-text finalization when the texts repeat.
+    Where most vectors are distinct, the shared buckets of every text are read instead, each
+    member replaced by its representative. A bucket of more than MAX_BUCKET distinct vectors
+    (boilerplate) is checked against its first one only, which bounds the pairs by MAX_BUCKET
+    per bucket instead of its square."""
+    if len(firsts) * 2 <= len(firsts) + len(representative):
+        rows = sql.band_keys_of(job_id, firsts)
+    else:
+        shared = (EmbeddingBand.objects.filter(job_id=job_id).values("key").annotate(n=Count("id"))
+                  .filter(n__gt=1).values("key"))
+        rows = (EmbeddingBand.objects.filter(job_id=job_id, key__in=shared).order_by("key", "item_index")
+                .values_list("key", "item_index").iterator(chunk_size=5000))
     pairs: set[tuple[int, int]] = set()
     for _, group in groupby(rows, key=lambda row: row[0]):
         members = sorted({representative.get(index, index) for _, index in group})
@@ -232,8 +240,8 @@ def near_duplicate_groups(job_id, threshold: float) -> list[list[int]]:
     not compared. Holds one digest per distinct vector, the candidate pairs and their
     vectors, not the job."""
     TextEmbedding.objects.filter(job_id=job_id).exclude(duplicate_of="").update(duplicate_of="", similarity=None)
-    representative, copies = _representatives(job_id)
-    pairs = _candidate_pairs(job_id, representative)
+    representative, copies, firsts = _representatives(job_id)
+    pairs = _candidate_pairs(job_id, representative, firsts)
     union = UnionFind()
     for head, repeats in copies.items():
         for index in repeats:

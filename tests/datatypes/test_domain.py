@@ -765,10 +765,11 @@ def test_it_groups_texts_repeated_word_for_word_without_a_pair_per_repeat(projec
                        options={}, attempt=1)
     handler.persist([(i, handler.validate({"id": f"T{i}", "text": text}, ctx)) for i, text in enumerate(texts)], ctx)
 
-    representative, copies = _representatives(job.id)
+    representative, copies, firsts = _representatives(job.id)
     assert sorted(copies) == [0, 400] and len(copies[0]) == 399 and len(copies[400]) == 299
-    pairs = _candidate_pairs(job.id, representative)
-    assert len(pairs) <= 6  # among 4 distinct vectors, not 700 * 699 / 2 among the texts
+    assert firsts == [0, 400, 700, 701]  # the first text of each distinct vector: only their buckets are read
+    pairs = _candidate_pairs(job.id, representative, firsts)
+    assert (0, 700) in pairs and len(pairs) <= 6  # among 4 distinct vectors, not 700 * 699 / 2 among the texts
     groups = near_duplicate_groups(job.id, 0.9)
     assert [len(members) for members in groups] == [401, 300]
     rows = {row.item_index: row for row in TextEmbedding.objects.filter(job=job)}

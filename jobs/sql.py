@@ -458,10 +458,10 @@ def ledger_candidates(*, project_id: str, windows: Sequence[tuple[dt.date, Any, 
     "Reconciliation"). The LATERAL subquery, fenced so that it stays one, keeps it a descent
     per window whatever the planner estimates. Elsewhere OR-ed ranges through the ORM, in
     chunks."""
-    ledger = Transaction.objects.filter(project_id=project_id)
-    if account:
-        ledger = ledger.filter(account=account)
     if connection.vendor != "postgresql":
+        ledger = Transaction.objects.filter(project_id=project_id)
+        if account:
+            ledger = ledger.filter(account=account)
         by_range: dict[tuple, list[dt.date]] = {}
         for day, low, high in windows:
             by_range.setdefault((low, high), []).append(day)
@@ -501,6 +501,14 @@ def _ledger_candidates_sql(by_account: bool) -> str:
             f"AND t.{_q(column('reference'))} = ANY(%(references)s::text[]){account}")
 
 
+def _in_chunks(rows: models.QuerySet, field: str, values: Sequence[Any], columns: Sequence[str]) -> Iterator[tuple]:
+    """`columns` of the `rows` whose `field` is one of `values`, by IN lists of at most 900 (under
+    SQLite's variable limit): the fallback of the array-parameter statements off PostgreSQL."""
+    values = list(values)
+    for start in range(0, len(values), 900):
+        yield from rows.filter(**{f"{field}__in": values[start:start + 900]}).values_list(*columns)
+
+
 def matched_transactions(job_id: uuid.UUID, transaction_ids: Sequence[int]) -> dict[int, str]:
     """Of `transaction_ids`, those a statement line of the job has matched, with that line's id
     (what a reconciliation batch must not match again). On PostgreSQL the ids go as one array
@@ -508,14 +516,9 @@ def matched_transactions(job_id: uuid.UUID, transaction_ids: Sequence[int]) -> d
     an IN list of that size cost four times what running it did."""
     if not transaction_ids:
         return {}
-    matched = StatementMatch.objects.filter(job_id=job_id, outcome=MatchOutcome.MATCHED)
     if connection.vendor != "postgresql":
-        found: dict[int, str] = {}
-        ids = list(transaction_ids)
-        for start in range(0, len(ids), 900):
-            found.update(matched.filter(transaction_id__in=ids[start:start + 900]).values_list(
-                "transaction_id", "line_id"))
-        return found
+        matched = StatementMatch.objects.filter(job_id=job_id, outcome=MatchOutcome.MATCHED)
+        return dict(_in_chunks(matched, "transaction_id", transaction_ids, ("transaction_id", "line_id")))
     with connection.cursor() as cursor:
         cursor.execute(_matched_transactions_sql(), [job_id, MatchOutcome.MATCHED, list(transaction_ids)])
         return dict(cursor.fetchall())
@@ -541,13 +544,9 @@ def band_keys_of(job_id: uuid.UUID, item_indexes: Sequence[int]) -> Iterator[tup
     job's bucket rows); elsewhere chunked IN lists, sorted here."""
     if not item_indexes:
         return
-    bands = EmbeddingBand.objects.filter(job_id=job_id)
     if connection.vendor != "postgresql":
-        ids = list(item_indexes)
-        found = []
-        for start in range(0, len(ids), 900):
-            found.extend(bands.filter(item_index__in=ids[start:start + 900]).values_list("key", "item_index"))
-        yield from sorted(found)
+        bands = EmbeddingBand.objects.filter(job_id=job_id)
+        yield from sorted(_in_chunks(bands, "item_index", item_indexes, ("key", "item_index")))
         return
     column = functools.partial(_column, EmbeddingBand)
     key, index = _q(column("key")), _q(column("item_index"))

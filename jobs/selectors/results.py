@@ -134,6 +134,7 @@ MATCHES = ResultSource(
                   "candidates", "explanation"),
 )
 
+
 def entity_names(*, job: ProcessingJob) -> QuerySet:
     """The job's `EntityName` rows with their group's `group_key` and `group_size` (kept once per
     distinct name, in `EntityGroupMember`) as if they were the name's own fields."""
